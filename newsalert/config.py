@@ -1,0 +1,67 @@
+"""Every setting of newsalert, read from ``NEWSALERT_*`` environment variables (pydantic-settings).
+
+Defaults are chosen for a single machine running the local broker. A setting that creates a risk
+says so in its description. Services read settings once, in their wiring function; nothing here
+connects to anything.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """All ``NEWSALERT_*`` settings; the field name upper-cased is the variable's suffix."""
+
+    model_config = SettingsConfigDict(env_prefix="NEWSALERT_", extra="ignore")
+
+    # --- broker -------------------------------------------------------------------------------
+    kafka_bootstrap: str = Field(
+        "127.0.0.1:9092", description="Kafka bootstrap servers, comma-separated host:port."
+    )
+    topic_prefix: str = Field(
+        "",
+        description="Prefix of every topic and consumer-group name, so several deployments or test "
+        "runs can share one broker.",
+    )
+    articles_partitions: int = Field(4, ge=1, description="Partitions of the articles topic (the unit of matcher parallelism).")
+    matches_partitions: int = Field(4, ge=1, description="Partitions of the matches topic (the unit of notifier parallelism).")
+
+    # --- local broker (``newsalert kafka``) ---------------------------------------------------
+    kafka_version: str = Field("", description="Apache Kafka version for the local broker; empty = the POM's default.")
+    kafka_port: int = Field(9092, description="Client port of the local broker (127.0.0.1 only).")
+    kafka_controller_port: int = Field(9093, description="KRaft controller port of the local broker.")
+    home: Path = Field(
+        Path.home() / ".cache" / "newsalert",
+        description="Where the local broker's jars, data and logs live (outside the repository).",
+    )
+
+    # --- logging ------------------------------------------------------------------------------
+    log_format: str = Field("text", description="'text' or 'json' (one JSON object per line).")
+    log_level: str = Field("INFO", description="Python logging level name.")
+
+    # --- delivery -----------------------------------------------------------------------------
+    allow_private_targets: bool = Field(
+        False,
+        description="RISK: allows webhooks to loopback, private, link-local and other internal "
+        "addresses, which lets whoever edits the rules reach internal services (SSRF). For tests "
+        "and local demos only.",
+    )
+
+    def topic(self, name: str) -> str:
+        """The full name of topic ``name`` behind the configured prefix."""
+        return f"{self.topic_prefix}{name}"
+
+    def group(self, name: str) -> str:
+        """The full name of consumer group ``name`` behind the configured prefix."""
+        return f"{self.topic_prefix}{name}"
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings, read from the environment on first use."""
+    return Settings()

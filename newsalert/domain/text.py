@@ -1,0 +1,92 @@
+"""Text cleaning, normalisation and tokenisation: the one definition used by ingest, the query
+language and the matching engine, so that a query word and an article word meet in the same form.
+
+- ``clean_text``: HTML tags removed (also the scraped debris ``< p class=...>`` / ``< /p>``), entities
+  decoded (``AT&amp;T`` -> ``AT&T``), runs of spaces collapsed, paragraph breaks kept as one blank line.
+- ``normalise``: NFKC, case-folded, diacritics removed (``Zélensky`` -> ``zelensky``, ``Straße`` -> ``strasse``).
+- ``tokens``: maximal runs of Unicode letters or digits, normalised, with their character offsets in
+  the text they came from (``Pyongyang's`` -> ``pyongyang``, ``s``; ``F-35`` -> ``f``, ``35``).
+"""
+
+from __future__ import annotations
+
+import html
+import re
+import unicodedata
+from dataclasses import dataclass
+from functools import lru_cache
+
+# A tag: "<" (optionally followed by spaces, as in the scraped "< p class=...>" debris), an optional
+# "/", a letter, then anything up to ">". Comments and <!DOCTYPE ...> too. Script and style blocks
+# are dropped with their content: their text is never part of the article.
+_SCRIPT_STYLE = re.compile(r"<\s*(script|style)\b[^>]*>.*?<\s*/\s*\1\s*>", re.IGNORECASE | re.DOTALL)
+_COMMENT = re.compile(r"<!--.*?-->", re.DOTALL)
+_TAG = re.compile(r"<\s*/?\s*[A-Za-z!][^<>]*>")
+# Block-level tags become paragraph breaks so that words on both sides do not run together.
+_BLOCK_TAG = re.compile(r"<\s*/?\s*(p|div|br|li|ul|ol|h[1-6]|tr|table|section|article|blockquote)\b[^<>]*>", re.IGNORECASE)
+_SPACES = re.compile(r"[^\S\n]+")
+_BLANK_LINES = re.compile(r"\s*\n\s*\n\s*")
+_LINE_BREAK = re.compile(r" *\n *")
+
+# A token is a maximal run of letters, digits or combining marks (the marks keep a decomposed
+# "e\u0301" in one token until normalisation removes them).
+_TOKEN = re.compile(r"[^\W_]+(?:[\u0300-\u036f]+[^\W_]*)*")
+_SPLIT_NORMALISED = re.compile(r"[^\W_]+")
+
+
+def clean_text(raw: str | None) -> str:
+    """Article text as the matcher sees it: no tags, entities decoded, whitespace collapsed."""
+    if not raw:
+        return ""
+    text = _SCRIPT_STYLE.sub(" ", raw)
+    text = _COMMENT.sub(" ", text)
+    text = _BLOCK_TAG.sub("\n\n", text)
+    text = _TAG.sub(" ", text)
+    text = html.unescape(text)
+    text = _SPACES.sub(" ", text)
+    text = _BLANK_LINES.sub("\n\n", text)
+    text = _LINE_BREAK.sub("\n", text)
+    return text.strip()
+
+
+@lru_cache(maxsize=200_000)
+def normalise(word: str) -> str:
+    """NFKC, case-folded, with diacritics removed. Cached: news vocabularies repeat heavily."""
+    if word.isascii():
+        return word.lower()
+    folded = unicodedata.normalize("NFKC", word).casefold()
+    decomposed = unicodedata.normalize("NFD", folded)
+    stripped = "".join(ch for ch in decomposed if not unicodedata.combining(ch))
+    return unicodedata.normalize("NFC", stripped)
+
+
+@dataclass(frozen=True, slots=True)
+class Token:
+    """One normalised token and the span ``[start, end)`` of its source in the tokenised text."""
+
+    text: str
+    start: int
+    end: int
+
+
+def tokens(text: str) -> list[Token]:
+    """Tokenise ``text``: normalised tokens with their character offsets in ``text``.
+
+    A run whose normalised form splits further (NFKC turns ``½`` into ``1⁄2``) yields several
+    tokens that share the run's span.
+    """
+    out: list[Token] = []
+    for m in _TOKEN.finditer(text):
+        norm = normalise(m.group())
+        start, end = m.span()
+        if norm.isalnum():
+            out.append(Token(norm, start, end))
+            continue
+        for part in _SPLIT_NORMALISED.findall(norm):
+            out.append(Token(part, start, end))
+    return out
+
+
+def token_texts(text: str) -> list[str]:
+    """Only the normalised token strings of ``text`` (the query side needs no offsets)."""
+    return [t.text for t in tokens(text)]
