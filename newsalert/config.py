@@ -30,6 +30,9 @@ class Settings(BaseSettings):
     )
     articles_partitions: int = Field(4, ge=1, description="Partitions of the articles topic (the unit of matcher parallelism).")
     matches_partitions: int = Field(4, ge=1, description="Partitions of the matches topic (the unit of notifier parallelism).")
+    kafka_request_timeout_ms: int = Field(
+        30000, ge=1000, description="How long a produce or admin request may wait for the broker."
+    )
 
     # --- local broker (``newsalert kafka``) ---------------------------------------------------
     kafka_version: str = Field("", description="Apache Kafka version for the local broker; empty = the POM's default.")

@@ -15,6 +15,10 @@ _COMMANDS: dict[str, tuple[str, str, str]] = {
     "kafka": ("newsalert.cli.kafka", "kafka", "Run the local Apache Kafka broker (start, stop, status)."),
     "rules": ("newsalert.cli.rules", "rules", "Work with watch-rule files (check)."),
     "match": ("newsalert.cli.match", "match", "Dry run: match articles against a rule file offline."),
+    "topics": ("newsalert.cli.topics", "topics", "Create or list the service's Kafka topics."),
+    "serve": ("newsalert.cli.serve", "serve", "Run a service: ingest, matcher, notifier, webhook-sink."),
+    "replay": ("newsalert.cli.replay", "replay", "Publish articles from files to the articles topic."),
+    "demo": ("newsalert.cli.demo", "demo", "Run the whole pipeline on the local broker with the seeds."),
 }
 
 

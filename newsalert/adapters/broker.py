@@ -1,0 +1,99 @@
+"""The broker boundary: what the services need from Kafka, and the aiokafka implementation.
+
+Contracts (every implementation keeps them):
+
+``Publisher.publish(topic, value, key=None, headers=())``
+    Returns only once the broker has the record durably (``acks=all``), with its partition and
+    offset. Records with the same key go to the same partition, in the order published by one
+    publisher. Raises ``TransientError`` when the broker cannot take it in time; the caller then
+    has NOT handed the record over and must not report it as accepted.
+
+``Publisher.publish_many(records)``
+    Like ``publish`` for each record, sent concurrently; returns when all are acknowledged, in
+    input order, or raises ``TransientError`` if any failed (some may then have been written:
+    the caller answers as for a failure and the consumers de-duplicate on ids).
+
+Consumption is not abstracted here: the matcher is a faust agent and the notifier an aiokafka
+consumer with manual commits; each documents its own commit rule.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from typing import Iterable, Protocol, Sequence
+
+from aiokafka import AIOKafkaProducer
+from aiokafka.errors import KafkaError
+
+from newsalert.config import Settings
+from newsalert.errors import TransientError
+
+Headers = Sequence[tuple[str, bytes]]
+
+
+@dataclass(frozen=True)
+class Record:
+    """One record to publish."""
+
+    topic: str
+    value: bytes
+    key: bytes | None = None
+    headers: Headers = ()
+
+
+@dataclass(frozen=True)
+class Delivered:
+    """Where the broker stored a record."""
+
+    topic: str
+    partition: int
+    offset: int
+
+
+class Publisher(Protocol):
+    async def publish(self, topic: str, value: bytes, key: bytes | None = None, headers: Headers = ()) -> Delivered: ...
+
+    async def publish_many(self, records: Iterable[Record]) -> list[Delivered]: ...
+
+
+class KafkaPublisher:
+    """``Publisher`` on aiokafka: idempotent producer, ``acks=all``, bounded delivery time."""
+
+    def __init__(self, settings: Settings, client_id: str = "newsalert", linger_ms: int = 5) -> None:
+        self._producer = AIOKafkaProducer(
+            bootstrap_servers=settings.kafka_bootstrap,
+            client_id=client_id,
+            acks="all",
+            enable_idempotence=True,
+            linger_ms=linger_ms,
+            request_timeout_ms=settings.kafka_request_timeout_ms,
+            max_request_size=4 * 1024 * 1024,
+        )
+        self._timeout_s = settings.kafka_request_timeout_ms / 1000 + 5
+
+    async def start(self) -> None:
+        """Connect; raises ``TransientError`` when the broker is not reachable."""
+        try:
+            await self._producer.start()
+        except KafkaError as exc:
+            await self._producer.stop()
+            raise TransientError(f"cannot connect the producer: {exc}") from exc
+
+    async def stop(self) -> None:
+        """Flush what is pending and disconnect."""
+        await self._producer.stop()
+
+    async def publish(self, topic: str, value: bytes, key: bytes | None = None, headers: Headers = ()) -> Delivered:
+        return (await self.publish_many([Record(topic, value, key, headers)]))[0]
+
+    async def publish_many(self, records: Iterable[Record]) -> list[Delivered]:
+        try:
+            futures = [
+                await self._producer.send(r.topic, r.value, key=r.key, headers=list(r.headers) or None)
+                for r in records
+            ]
+            metadata = await asyncio.wait_for(asyncio.gather(*futures), timeout=self._timeout_s)
+        except (KafkaError, asyncio.TimeoutError) as exc:
+            raise TransientError(f"the broker did not acknowledge the records: {exc!r}") from exc
+        return [Delivered(m.topic, m.partition, m.offset) for m in metadata]

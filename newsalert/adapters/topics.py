@@ -1,0 +1,87 @@
+"""The topic catalogue and its idempotent creation.
+
+Every topic newsalert reads or writes is listed here once, with its partition count and config.
+Topics are created explicitly (``newsalert topics create``, and by every service at start); the
+local broker runs with auto-creation off so a typo in a topic name fails instead of creating it.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import KafkaConnectionError, KafkaError
+
+from newsalert.config import Settings
+from newsalert.errors import SetupError, TransientError
+
+log = logging.getLogger(__name__)
+
+# Kafka's error code for "topic already exists": creation is idempotent, so this is success.
+_TOPIC_ALREADY_EXISTS = 36
+
+
+@dataclass(frozen=True)
+class TopicSpec:
+    """A logical topic: its name without the prefix, partitions and topic-level config."""
+
+    name: str
+    partitions: int
+    config: dict[str, str] = field(default_factory=dict)
+    purpose: str = ""
+
+
+def catalogue(settings: Settings) -> list[TopicSpec]:
+    """Every topic of the service, with partition counts taken from the settings."""
+    return [
+        TopicSpec("articles", settings.articles_partitions, purpose="incoming articles, key = article id"),
+        TopicSpec("matches", settings.matches_partitions, purpose="one alert per (article, rule, subscriber), key = subscriber id"),
+        TopicSpec("articles.rejected", 1, purpose="dead letters of ingest and matcher, with the reason"),
+        TopicSpec("matches.rejected", 1, purpose="dead letters of the notifier (malformed alerts)"),
+    ]
+
+
+def topic_names(settings: Settings) -> dict[str, str]:
+    """Logical name -> full topic name behind the prefix."""
+    return {spec.name: settings.topic(spec.name) for spec in catalogue(settings)}
+
+
+async def ensure_topics(settings: Settings, specs: list[TopicSpec] | None = None) -> list[str]:
+    """Create the topics that do not exist yet; return the full names of those created.
+
+    Raises ``TransientError`` when the broker cannot be reached, ``SetupError`` when it refuses
+    a topic for another reason (bad config, partitions above the broker's limit, ...).
+    """
+    specs = catalogue(settings) if specs is None else specs
+    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap, request_timeout_ms=15000)
+    try:
+        await admin.start()
+    except KafkaConnectionError as exc:
+        raise TransientError(f"Kafka at {settings.kafka_bootstrap} is not reachable: {exc}") from exc
+    try:
+        existing = set(await admin.list_topics())
+        wanted = [s for s in specs if settings.topic(s.name) not in existing]
+        if not wanted:
+            return []
+        new = [NewTopic(settings.topic(s.name), s.partitions, 1, topic_configs=s.config) for s in wanted]
+        response = await admin.create_topics(new, timeout_ms=15000)
+        return _check_created(response)
+    except KafkaError as exc:
+        raise TransientError(f"creating topics on {settings.kafka_bootstrap} failed: {exc}") from exc
+    finally:
+        await admin.close()
+
+
+def _check_created(response) -> list[str]:
+    """Names created by a CreateTopics response; raise on any error but 'already exists'."""
+    created: list[str] = []
+    for item in response.topic_errors:
+        name, code = item[0], item[1]
+        message = item[2] if len(item) > 2 else ""
+        if code == 0:
+            created.append(name)
+            log.info("created topic %s", name)
+        elif code != _TOPIC_ALREADY_EXISTS:
+            raise SetupError(f"the broker refused to create topic {name!r}: error {code} {message or ''}".rstrip())
+    return created
