@@ -1,0 +1,64 @@
+"""``token_spans`` (the fast tokeniser) gives exactly the tokens of the plain ``finditer`` definition."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from newsalert.domain.text import Token, clean_text, normalise, token_spans, token_texts, tokens
+
+# The original, obviously-correct definition: one match of the token pattern per run, normalised,
+# split again when normalisation produced non-alphanumerics.
+_RUN = re.compile(r"[^\W_]+(?:[\u0300-\u036f]+[^\W_]*)*")
+_ALNUM = re.compile(r"[^\W_]+")
+
+
+def plain_tokens(text: str) -> list[Token]:
+    out = []
+    for m in _RUN.finditer(text):
+        norm = normalise(m.group())
+        for part in [norm] if norm.isalnum() else _ALNUM.findall(norm):
+            out.append(Token(part, m.start(), m.end()))
+    return out
+
+
+def test_examples_from_the_issue():
+    assert token_texts("Pyongyang's Kim Jong-un F-35 AT&T") == ["pyongyang", "s", "kim", "jong", "un", "f", "35", "at", "t"]
+    assert token_texts("Zélensky Straße") == ["zelensky", "strasse"]
+    texts, starts, ends = token_spans("  Zélensky, Straße!")
+    assert (texts, starts, ends) == (["zelensky", "strasse"], [2, 12], [10, 18])
+
+
+def test_split_run_shares_its_span():
+    assert tokens("x ½ y") == [Token("x", 0, 1), Token("1", 2, 3), Token("2", 2, 3), Token("y", 4, 5)]
+
+
+def test_empty_and_punctuation_only():
+    assert token_spans("") == ([], [], [])
+    assert token_spans(" -- !? ") == ([], [], [])
+
+
+_ALPHABET = st.sampled_from(list("aZé e\u0301ßİ½ﬁ_-'., \n<>&;0９ДжΣς北京") + ["\u0301", "\u00a0"])
+
+
+@settings(max_examples=400, derandomize=True, deadline=None)
+@given(st.lists(_ALPHABET, max_size=40).map("".join))
+def test_same_as_plain_definition_on_random_text(text):
+    assert tokens(text) == plain_tokens(text)
+
+
+@pytest.mark.corpus
+def test_same_as_plain_definition_on_bbc():
+    path = Path(__file__).resolve().parents[2] / "../shared/data/bbc.jsonl"
+    if not path.exists():
+        pytest.skip(f"corpus not found at {path} (see ../shared/README.md)")
+    with path.open(encoding="utf-8") as f:
+        for line in list(f)[:400]:
+            article = json.loads(line)
+            text = clean_text(article["body"])
+            assert tokens(text) == plain_tokens(text)
