@@ -42,6 +42,14 @@ class Settings(BaseSettings):
         Path.home() / ".cache" / "newsalert",
         description="Where the local broker's jars, data and logs live (outside the repository).",
     )
+    kafka_jars: Path = Field(
+        Path.home() / ".cache" / "newsalert" / "kafka-jars",
+        description="Cache of the local broker's jars, one folder per Kafka version; kept apart from "
+        "home so that brokers with another home (tests) reuse it instead of downloading again.",
+    )
+    kafka_start_timeout: float = Field(
+        60.0, gt=0, description="Seconds `newsalert kafka start` waits for the broker to answer a metadata request."
+    )
 
     # --- logging ------------------------------------------------------------------------------
     log_format: str = Field("text", description="'text' or 'json' (one JSON object per line).")
