@@ -1,0 +1,46 @@
+# newsalert: the two quick-start commands are `make demo` and `make test`.
+# Every target does its own set-up: it creates .venv and installs the project when needed.
+
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-stamp
+
+.PHONY: venv demo test test-unit bench bench-rules kafka-start kafka-stop schemas clean
+
+venv: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[test,bench]'
+	touch $(STAMP)
+
+## The main job: local broker, all services, the seeds replayed, alerts shown.
+demo: venv
+	$(BIN)/newsalert demo
+
+## All tests; starts the local Kafka broker when none runs (and stops it afterwards).
+test: venv
+	$(BIN)/pytest -q -p no:cacheprovider
+
+## Only the pure unit tests (no broker).
+test-unit: venv
+	$(BIN)/pytest -q -p no:cacheprovider tests/unit
+
+## Matching-engine benchmark (issue 3): writes docs/benchmarks.md.
+bench-rules: venv
+	$(BIN)/python benchmarks/rules_bench.py
+
+kafka-start: venv
+	$(BIN)/newsalert kafka start
+
+kafka-stop: venv
+	$(BIN)/newsalert kafka stop
+
+## Regenerate the JSON Schema files under schemas/json.
+schemas: venv
+	$(BIN)/newsalert schemas export
+
+clean:
+	rm -rf $(VENV) runs .pytest_cache .hypothesis
