@@ -19,6 +19,7 @@ _COMMANDS: dict[str, tuple[str, str, str]] = {
     "serve": ("newsalert.cli.serve", "serve", "Run a service: ingest, matcher, notifier, webhook-sink."),
     "replay": ("newsalert.cli.replay", "replay", "Publish articles from files to the articles topic."),
     "demo": ("newsalert.cli.demo", "demo", "Run the whole pipeline on the local broker with the seeds."),
+    "schemas": ("newsalert.cli.schemas", "schemas", "Export the JSON Schema files of the wire messages."),
 }
 
 

@@ -1,0 +1,58 @@
+"""Every message on the wire, as pydantic models: the single definition for all services.
+
+- ``Article``          the ``articles`` topic (and ``POST /articles`` of ingest)
+- ``Alert``            the ``matches`` topic: one (article, rule, subscriber) match
+- ``WebhookPayload``   the JSON body POSTed to a subscriber
+- ``RejectedRecord``   dead letters on ``articles.rejected`` and ``matches.rejected``
+- ``DeliveryAttempt``  one POST to a webhook, as recorded by the notifier
+- ``DeadDelivery``     an alert given up on, on ``deliveries.dead``
+
+JSON Schema files for non-Python producers and consumers are generated into ``schemas/json/``
+by ``newsalert schemas export`` (see ``schemas.export``).
+"""
+
+from schemas._common import error_messages
+from schemas.alert import (
+    EXCERPT_MAX,
+    HIGHLIGHTS_MAX,
+    Alert,
+    ArticleSummary,
+    Highlight,
+    MatchMessage,
+    RuleRef,
+    WebhookPayload,
+    excerpt,
+)
+from schemas.article import (
+    ARTICLE_ID_MAX,
+    ARTICLE_MAX_BYTES,
+    BODY_MAX,
+    METADATA_MAX_BYTES,
+    TITLE_MAX,
+    Article,
+)
+from schemas.delivery import DeadDelivery, DeliveryAttempt
+from schemas.rejected import REJECTED_PAYLOAD_MAX, RejectedRecord
+
+__all__ = [
+    "ARTICLE_ID_MAX",
+    "ARTICLE_MAX_BYTES",
+    "BODY_MAX",
+    "EXCERPT_MAX",
+    "HIGHLIGHTS_MAX",
+    "METADATA_MAX_BYTES",
+    "REJECTED_PAYLOAD_MAX",
+    "TITLE_MAX",
+    "Alert",
+    "Article",
+    "ArticleSummary",
+    "DeadDelivery",
+    "DeliveryAttempt",
+    "Highlight",
+    "MatchMessage",
+    "RejectedRecord",
+    "RuleRef",
+    "WebhookPayload",
+    "error_messages",
+    "excerpt",
+]

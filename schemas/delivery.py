@@ -1,0 +1,84 @@
+"""Delivery records: ``DeliveryAttempt`` (one POST to a webhook) and ``DeadDelivery``.
+
+The notifier records every attempt, successful or not: who, which alert (``webhook_id``), the
+attempt number, the outcome, the HTTP status or the error, the latency and the start of the
+response body. After the last attempt, or when the endpoint is gone, the alert goes to
+``deliveries.dead`` as a ``DeadDelivery`` carrying the alert itself (so it can be re-sent with
+its original ``webhook_id``), its attempts and the last error.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+from schemas._common import URL_MAX, WIRE_CONFIG, Identifier, UtcDatetime, truncate
+from schemas.alert import WEBHOOK_ID_MAX, Alert
+
+RESPONSE_BODY_MAX = 1_024
+"""Longest response body kept in an attempt record, in characters."""
+ERROR_MAX = 2_000
+"""Longest error text in an attempt record, in characters."""
+ATTEMPTS_MAX = 100
+"""Most attempts a dead delivery carries (the retry schedule has far fewer)."""
+
+Outcome = Literal[
+    "delivered",  # 2xx
+    "http_error",  # any other status: 3xx (redirects are not followed), 4xx, 5xx
+    "rate_limited",  # 429 or 503 with Retry-After
+    "gone",  # 410: the subscriber is disabled
+    "timeout",  # no complete answer within the timeout
+    "connection_error",  # refused, reset, DNS failure, TLS failure
+    "blocked",  # refused by the SSRF guard before connecting
+]
+"""What one attempt came to."""
+
+DeadReason = Literal["exhausted", "gone", "blocked", "invalid"]
+"""Why an alert was given up: retries used up, endpoint gone, target refused, unusable alert."""
+
+
+class DeliveryAttempt(BaseModel):
+    """One attempt at POSTing one alert to one subscriber."""
+
+    model_config = WIRE_CONFIG
+
+    subscriber: Identifier
+    webhook_id: str = Field(min_length=1, max_length=WEBHOOK_ID_MAX)
+    attempt: int = Field(ge=1, description="1 for the first try, then 2, 3, ...")
+    outcome: Outcome
+    status_code: int | None = Field(None, ge=100, le=599, description="HTTP status, when an answer came.")
+    error: str | None = Field(None, max_length=ERROR_MAX, description="What went wrong, when it did.")
+    latency_ms: float = Field(ge=0, description="From sending the request to the end of the answer or error.")
+    response_body: str | None = Field(None, max_length=RESPONSE_BODY_MAX, description="Start of the answer body.")
+    url: str | None = Field(None, max_length=URL_MAX)
+    at: UtcDatetime
+    next_attempt_at: UtcDatetime | None = Field(None, description="When the next attempt is due; null if none.")
+
+    @staticmethod
+    def clip_body(body: str | bytes | None) -> str | None:
+        """A response body cut to ``RESPONSE_BODY_MAX`` characters (bad UTF-8 replaced)."""
+        if body is None:
+            return None
+        text = body.decode("utf-8", errors="replace") if isinstance(body, bytes) else body
+        return truncate(text, RESPONSE_BODY_MAX)
+
+    def to_json(self) -> bytes:
+        """The compact JSON encoding of the record."""
+        return self.model_dump_json().encode()
+
+
+class DeadDelivery(BaseModel):
+    """An alert given up on, with every attempt and the last error, for inspection and replay."""
+
+    model_config = WIRE_CONFIG
+
+    alert: Alert
+    reason: DeadReason
+    attempts: list[DeliveryAttempt] = Field(default_factory=list, max_length=ATTEMPTS_MAX)
+    last_error: str = Field(min_length=1, max_length=ERROR_MAX)
+    dead_at: UtcDatetime
+
+    def to_json(self) -> bytes:
+        """The compact JSON encoding used as the Kafka record value."""
+        return self.model_dump_json().encode()
