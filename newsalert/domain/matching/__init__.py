@@ -1,0 +1,6 @@
+"""The matching engine: articles against watch rules (see :mod:`.engine`)."""
+
+from newsalert.domain.matching.document import Document, prepare
+from newsalert.domain.matching.engine import Engine, Explanation, Highlight, RuleMatch, TermReport
+
+__all__ = ["Document", "Engine", "Explanation", "Highlight", "RuleMatch", "TermReport", "prepare"]

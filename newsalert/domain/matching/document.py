@@ -1,0 +1,64 @@
+"""An article made ready for matching: each field cleaned once and tokenised once.
+
+The matcher looks at three fields, ``title``, ``body`` and ``source``. For each it keeps the cleaned
+text (highlight offsets point into it), the normalised tokens with their character spans, and the
+*haystack*: the tokens joined by single spaces with a space at both ends. A whole-word pattern is
+then `` north korea `` and a prefix pattern `` missile``, so one Aho-Corasick pass over the haystack
+finds every rule term at token boundaries.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from itertools import accumulate
+
+from newsalert.domain.query.ast import Field
+from newsalert.domain.text import clean_text, token_spans
+
+# The order fields are scanned and highlights are sorted in: as an article is read.
+FIELD_ORDER: tuple[Field, ...] = ("title", "body", "source")
+
+
+@dataclass(slots=True)
+class FieldText:
+    """One cleaned field: its text, tokens (with character spans in ``text``) and haystack."""
+
+    text: str
+    tokens: list[str]
+    starts: list[int]
+    ends: list[int]
+    haystack: str
+    _hay_starts: list[int] | None = field(default=None, repr=False)
+
+    def hay_starts(self) -> list[int]:
+        """Offset in ``haystack`` of the space before each token (computed on first use)."""
+        if self._hay_starts is None:
+            # Token i starts after i+1 spaces and the lengths of tokens 0..i-1.
+            self._hay_starts = [0, *accumulate(len(t) + 1 for t in self.tokens[:-1])] if self.tokens else []
+        return self._hay_starts
+
+
+@dataclass(slots=True)
+class Document:
+    """An article as the engine sees it: the three fields, each prepared once."""
+
+    title: FieldText
+    body: FieldText
+    source: FieldText
+
+    def field(self, name: str) -> FieldText:
+        """The field called ``name`` (``title``, ``body`` or ``source``)."""
+        return getattr(self, name)
+
+
+def prepare_field(raw: str | None) -> FieldText:
+    """Clean, tokenise and build the haystack of one field."""
+    text = clean_text(raw)
+    toks, starts, ends = token_spans(text)
+    haystack = " " + " ".join(toks) + " " if toks else ""
+    return FieldText(text, toks, starts, ends, haystack)
+
+
+def prepare(title: str | None, body: str | None, source: str | None = None) -> Document:
+    """Prepare an article for :meth:`Engine.match`: clean and tokenise each field exactly once."""
+    return Document(prepare_field(title), prepare_field(body), prepare_field(source))

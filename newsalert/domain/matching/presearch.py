@@ -1,0 +1,82 @@
+"""The presearcher: which rules are worth evaluating for an article.
+
+In the spirit of Lucene's Monitor presearcher and Elasticsearch's percolator term extraction, each
+rule gets a set of *anchor* terms such that the rule can only match an article that contains at
+least one of them:
+
+- a term is its own anchor;
+- an AND needs all its positive children, so the anchors of any one of them will do: we take the
+  child whose anchors look rarest (fewest candidate evaluations); NOT children contribute nothing;
+- an OR matches through any child, so it needs the union of its children's anchors;
+- a NEAR needs both operands, so the anchors of one of them (the rarer) will do.
+
+Rules are indexed by anchor term id; an article's candidates are the rules indexed under the terms
+the automaton found. The pre-filter is exact by construction (it never drops a rule that can
+match); how *selective* it is depends only on how rare the chosen anchors are, which we estimate
+without corpus statistics from the shape of the term (see :func:`estimated_frequency`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from newsalert.domain.matching.terms import TermTable
+from newsalert.domain.query.ast import And, Near, Node, Not, Or, Term
+
+# Very common English words: as anchors they would make a rule a candidate for nearly every
+# article. Their estimated frequency is high so that an AND anchors on another child.
+_COMMON_WORDS = frozenset(
+    """a about after all also an and any are as at be been but by can could did do first for from
+    had has have he her his i if in into is it its last more most new no not now of on one only or
+    other our out over said says she so some than that the their them then there these they this
+    three to two up us was we were what when which who will with would year years you""".split()
+)
+
+TermCost = Callable[[Term], float]
+
+
+def _word_frequency(token: str) -> float:
+    """A rough share of articles containing ``token``: common words high, long words low."""
+    if token in _COMMON_WORDS:
+        return 0.9
+    if token.isdigit():
+        return 0.05
+    # Longer words are rarer in news text; the curve only has to rank, not predict.
+    return max(0.01, 0.4 * 0.7 ** max(0, len(token) - 3))
+
+
+def estimated_frequency(term: Term) -> float:
+    """Estimated share of articles containing ``term``; only its rank among terms matters."""
+    words = [_word_frequency(t) for t in term.tokens]
+    if term.prefix:
+        # A wildcard matches every word with that stem: broader the shorter the stem.
+        stem = term.tokens[-1]
+        words[-1] = min(1.0, words[-1] * (1 + 8 / len(stem)))
+    # A phrase is much rarer than its rarest word.
+    frequency = min(words) * 0.2 ** (len(words) - 1)
+    if term.field == "title":
+        frequency *= 0.1  # titles are a dozen words
+    return frequency
+
+
+class NoAnchorError(ValueError):
+    """A query that could match an article containing none of its terms (the parser refuses these)."""
+
+
+def anchors(node: Node, table: TermTable, cost: TermCost = estimated_frequency) -> tuple[frozenset[int], float]:
+    """The anchor term ids of ``node`` and their estimated cost (sum of term frequencies)."""
+    if isinstance(node, Term):
+        return frozenset((table.intern(node),)), cost(node)
+    if isinstance(node, And):
+        options = [anchors(c, table, cost) for c in node.children if not isinstance(c, Not)]
+        if not options:
+            raise NoAnchorError("an AND with only NOT children has no anchor term")
+        return min(options, key=lambda option: (option[1], len(option[0])))
+    if isinstance(node, Or):
+        parts = [anchors(c, table, cost) for c in node.children]
+        return frozenset().union(*(p[0] for p in parts)), min(1.0, sum(p[1] for p in parts))
+    if isinstance(node, Near):
+        return min(anchors(node.left, table, cost), anchors(node.right, table, cost), key=lambda option: option[1])
+    if isinstance(node, Not):
+        raise NoAnchorError("a NOT matches articles without its terms: it cannot anchor a rule")
+    raise TypeError(f"not a query node: {node!r}")

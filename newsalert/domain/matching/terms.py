@@ -1,0 +1,155 @@
+"""The distinct terms of all rules, and the one Aho-Corasick automaton that finds them.
+
+A *term* is a word, phrase or wildcard in a field spec (``title``, ``body``, ``source`` or the
+default title-or-body); it gets a small integer id, shared by every rule that uses it. A *pattern*
+is what the automaton looks for in a field's haystack (see :mod:`.document`): `` north korea `` for
+a phrase, `` missile`` for ``missile*``. Terms that differ only in their field share one pattern, so
+each field is scanned once whatever the number of rules.
+
+:class:`ArticleState` holds what one scan found for one article: the set of term ids present
+(enough to evaluate AND/OR/NOT) and, computed only when asked (NEAR, highlights), their token spans.
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_left
+
+import ahocorasick
+
+from newsalert.domain.matching.document import FIELD_ORDER, Document
+from newsalert.domain.query.ast import Field, Term
+
+TermKey = tuple[tuple[str, ...], bool, "Field | None"]
+# One occurrence of a term: (field, first token index, one past the last token index).
+Span = tuple[str, int, int]
+
+
+def pattern_of(tokens: tuple[str, ...], prefix: bool) -> str:
+    """The haystack pattern of a term: space-delimited tokens, open at the end for a wildcard."""
+    return " " + " ".join(tokens) + ("" if prefix else " ")
+
+
+class TermTable:
+    """Interns terms and patterns while rules are compiled, then builds the automaton once."""
+
+    def __init__(self) -> None:
+        self._term_ids: dict[TermKey, int] = {}
+        self._pattern_ids: dict[str, int] = {}
+        self.term_pattern: list[int] = []  # term id -> pattern id
+        self.term_fields: list[tuple[str, ...]] = []  # term id -> fields it is looked for in
+        self.terms: list[Term] = []  # term id -> first Term seen (for reports)
+        self.pattern_tokens: list[int] = []  # pattern id -> number of tokens it covers
+        self.pattern_chars: list[int] = []  # pattern id -> length in characters
+        # field -> pattern id -> ids of the terms that this pattern, found in this field, makes present
+        self.field_terms: dict[str, list[tuple[int, ...]]] = {f: [] for f in FIELD_ORDER}
+        self.automaton: ahocorasick.Automaton | None = None
+
+    def __len__(self) -> int:
+        return len(self.term_pattern)
+
+    @property
+    def pattern_count(self) -> int:
+        """How many distinct patterns the automaton holds."""
+        return len(self.pattern_chars)
+
+    def intern(self, term: Term) -> int:
+        """The id of ``term`` (its tokens, wildcard flag and field), created on first sight."""
+        key = (term.tokens, term.prefix, term.field)
+        tid = self._term_ids.get(key)
+        if tid is not None:
+            return tid
+        pattern = pattern_of(term.tokens, term.prefix)
+        pid = self._pattern_ids.get(pattern)
+        if pid is None:
+            pid = len(self.pattern_chars)
+            self._pattern_ids[pattern] = pid
+            self.pattern_tokens.append(len(term.tokens))
+            self.pattern_chars.append(len(pattern))
+            for per_field in self.field_terms.values():
+                per_field.append(())
+        tid = len(self.term_pattern)
+        self._term_ids[key] = tid
+        self.term_pattern.append(pid)
+        self.term_fields.append(term.fields)
+        self.terms.append(term)
+        for f in term.fields:
+            self.field_terms[f][pid] += (tid,)
+        return tid
+
+    def term_id(self, term: Term) -> int:
+        """The id of a term interned while compiling (KeyError for an unknown term)."""
+        return self._term_ids[(term.tokens, term.prefix, term.field)]
+
+    def build(self) -> None:
+        """Build the automaton over every pattern interned so far (once, after all rules)."""
+        automaton = ahocorasick.Automaton(ahocorasick.STORE_INTS)
+        for pattern, pid in self._pattern_ids.items():
+            automaton.add_word(pattern, pid)
+        if self._pattern_ids:
+            automaton.make_automaton()
+            self.automaton = automaton
+        # The interning dictionaries are only needed while compiling.
+        self._pattern_ids = {}
+
+
+class ArticleState:
+    """What the automaton found in one article, shared by every rule evaluated on it."""
+
+    __slots__ = ("doc", "table", "present", "_hits", "_starts", "_spans")
+
+    def __init__(self, table: TermTable, doc: Document) -> None:
+        self.doc = doc
+        self.table = table
+        self.present: set[int] = set()
+        self._hits: dict[str, list[tuple[int, int]]] = {}
+        self._starts: dict[str, dict[int, list[int]]] = {}
+        self._spans: dict[int, dict[str, list[tuple[int, int]]]] = {}
+        automaton = table.automaton
+        if automaton is None:
+            return
+        present = self.present
+        for name in FIELD_ORDER:
+            haystack = doc.field(name).haystack
+            if not haystack:
+                continue
+            # One C-level pass; overlapping matches are all reported, which phrases sharing
+            # tokens ("north korea" and "korea") need.
+            hits = list(automaton.iter(haystack))
+            self._hits[name] = hits
+            by_pattern = table.field_terms[name]
+            for pid in {pid for _, pid in hits}:
+                present.update(by_pattern[pid])
+
+    def _pattern_starts(self, name: str) -> dict[int, list[int]]:
+        """Pattern id -> token indices where it starts in field ``name`` (built on first use)."""
+        starts = self._starts.get(name)
+        if starts is None:
+            starts = {}
+            hay_starts = self.doc.field(name).hay_starts()
+            chars = self.table.pattern_chars
+            for end, pid in self._hits.get(name, ()):
+                # ``end`` is the pattern's last character; its first is the space before a token.
+                token = bisect_left(hay_starts, end - chars[pid] + 1)
+                starts.setdefault(pid, []).append(token)
+            self._starts[name] = starts
+        return starts
+
+    def spans(self, tid: int) -> dict[str, list[tuple[int, int]]]:
+        """Field -> sorted token spans ``(start, end)`` of term ``tid`` in this article."""
+        found = self._spans.get(tid)
+        if found is None:
+            found = {}
+            if tid in self.present:
+                table = self.table
+                pid = table.term_pattern[tid]
+                width = table.pattern_tokens[pid]
+                for name in table.term_fields[tid]:
+                    starts = self._pattern_starts(name).get(pid)
+                    if starts:
+                        found[name] = [(s, s + width) for s in starts]
+            self._spans[tid] = found
+        return found
+
+    def occurrences(self, tid: int) -> list[Span]:
+        """Every occurrence of term ``tid`` as ``(field, start token, end token)``."""
+        return [(name, s, e) for name, spans in self.spans(tid).items() for s, e in spans]
