@@ -10,7 +10,7 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -62,6 +62,45 @@ class Settings(BaseSettings):
         "addresses, which lets whoever edits the rules reach internal services (SSRF). For tests "
         "and local demos only.",
     )
+    webhook_timeout: float = Field(
+        10.0, gt=0, description="Seconds one webhook POST may take in all (connect, send, answer)."
+    )
+    webhook_connect_timeout: float = Field(
+        5.0, gt=0, description="Seconds to establish the connection of a webhook POST."
+    )
+    inline_retry_delays: str = Field(
+        "1,4,10",
+        description="Notifier: seconds to wait before each retry of a failed webhook POST, "
+        "comma-separated (empty = no retry). Retries happen in process and hold only the failing "
+        "subscriber's alerts; after the last one the alert is logged as given up.",
+    )
+    notifier_max_in_flight: int = Field(
+        64, ge=1, description="Notifier: most webhook POSTs in flight at once, over all subscribers."
+    )
+    notifier_max_pending: int = Field(
+        2000,
+        ge=1,
+        description="Notifier: most fetched alerts not yet settled; above it, fetching pauses "
+        "(bounds memory while a subscriber is slow).",
+    )
+    notifier_commit_interval: float = Field(
+        1.0, gt=0, description="Notifier: seconds between offset commits while alerts flow."
+    )
+    shutdown_grace: float = Field(
+        20.0,
+        gt=0,
+        description="Seconds a stopping service waits for in-flight work before it gives up on it "
+        "(given-up work is not committed, so it is redone after restart).",
+    )
+
+    @field_validator("inline_retry_delays")
+    @classmethod
+    def _delays_parse(cls, value: str) -> str:
+        """Refuse a retry-delay list that does not parse, at startup rather than at the first failure."""
+        from newsalert.domain.delivery.retry import parse_delays
+
+        parse_delays(value)
+        return value
 
     def topic(self, name: str) -> str:
         """The full name of topic ``name`` behind the configured prefix."""
