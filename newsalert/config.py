@@ -51,6 +51,23 @@ class Settings(BaseSettings):
         60.0, gt=0, description="Seconds `newsalert kafka start` waits for the broker to answer a metadata request."
     )
 
+    # --- ingest (``newsalert serve ingest``) -------------------------------------------------
+    ingest_max_body_bytes: int = Field(
+        5 * 1024 * 1024,
+        ge=1024,
+        description="Largest POST /articles body in bytes (default 5 MiB); a larger body is refused "
+        "with 413, never truncated. Raising it raises the memory one request may hold.",
+    )
+    ingest_max_batch: int = Field(
+        1000, ge=1, description="Most articles in one POST /articles (default 1,000); more is refused with 413."
+    )
+    ingest_ready_timeout_s: float = Field(
+        1.0, gt=0, description="How long /readyz (and the pre-publish check) waits for the broker's metadata answer."
+    )
+    ingest_ready_cache_s: float = Field(
+        2.0, ge=0, le=2.0, description="How long a broker readiness answer is reused (at most 2 s)."
+    )
+
     # --- logging ------------------------------------------------------------------------------
     log_format: str = Field("text", description="'text' or 'json' (one JSON object per line).")
     log_level: str = Field("INFO", description="Python logging level name.")
