@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 
 from newsalert.domain.query.ast import And, Near, Node, Not, Or, Term
 from newsalert.domain.text import token_texts
@@ -52,8 +53,20 @@ MAX_NEAR = 100
 MIN_PREFIX = 3
 FIELDS = ("title", "body", "source")
 
-# Whitespace, a parenthesis, a quoted phrase (possibly unterminated) or a run of anything else.
-_LEX = re.compile(r'(\s+)|([()])|("[^"]*"?)|([^\s()"]+)')
+# One token per match; ``finditer`` skips the whitespace between tokens because no alternative
+# matches it. A plain word (no "-" in front, no ":" or "*", not NEAR) and the three operator words
+# are recognised here, in C, because almost every token of a real query is one of them; any
+# other run of characters goes to ``_lex_run``.
+_LEX = re.compile(
+    r"""
+    (?P<paren>[()])
+    | (?P<phrase>"[^"]*"?)
+    | (?P<op>(?:AND|OR|NOT)(?![^\s()"]))
+    | (?P<word>(?!O?NEAR(?:/|(?![^\s()"])))[^\s()"\-:*][^\s()":*]*(?![^\s()"]))
+    | (?P<run>[^\s()"]+)
+    """,
+    re.VERBOSE,
+)
 _FIELD = re.compile(r"([^\W\d_]\w*):")
 _NEAR = re.compile(r"(O?NEAR)(?:/(.*))?$")
 
@@ -84,18 +97,21 @@ def _lex(query: str) -> list[_Tok]:
     """Split ``query`` into tokens; lexical errors (unknown field, bad NEAR, open quote) raise here."""
     out: list[_Tok] = []
     for m in _LEX.finditer(query):
-        space, paren, phrase, run = m.groups()
-        if space:
-            continue
-        start = m.start()
-        if paren:
-            out.append(_Tok(LP if paren == "(" else RP, start, start + 1))
-        elif phrase:
-            if len(phrase) < 2 or not phrase.endswith('"'):
+        kind = m.lastgroup
+        start, end = m.span()
+        text = m.group()
+        if kind == "word":
+            out.append(_Tok(WORD, start, end, text))
+        elif kind == "op":
+            out.append(_Tok(text, start, end))
+        elif kind == "paren":
+            out.append(_Tok(LP if text == "(" else RP, start, end))
+        elif kind == "phrase":
+            if len(text) < 2 or not text.endswith('"'):
                 raise QuerySyntaxError('unbalanced quote: this " is never closed', start + 1, query)
-            out.append(_Tok(PHRASE, start, m.end(), phrase[1:-1]))
+            out.append(_Tok(PHRASE, start, end, text[1:-1]))
         else:
-            _lex_run(query, run, start, out)
+            _lex_run(query, text, start, out)
     out.append(_Tok(EOF, len(query), len(query)))
     return out
 
@@ -158,6 +174,7 @@ class _Parser:
         self.query = query
         self.toks = _lex(query)
         self.i = 0
+        self.cur = self.toks[0]  # the current token (an attribute, not a property: it is read a lot)
         self.terms = 0
         # Where each composite node was written (0-based offset), for errors found after building it.
         self.where: dict[int, int] = {}
@@ -166,13 +183,10 @@ class _Parser:
     def error(self, message: str, offset: int) -> QuerySyntaxError:
         return QuerySyntaxError(message, offset + 1, self.query)
 
-    @property
-    def cur(self) -> _Tok:
-        return self.toks[self.i]
-
     def advance(self) -> _Tok:
-        tok = self.toks[self.i]
+        tok = self.cur
         self.i += 1
+        self.cur = self.toks[self.i] if self.i < len(self.toks) else tok
         return tok
 
     def need_operand_after(self, op: _Tok, name: str) -> None:
@@ -352,7 +366,7 @@ class _Parser:
         if prefix:
             self.check_star(text, tok.start, star, "word")
             text = text[:-1]
-        toks = token_texts(text)
+        toks = _word_tokens(text)
         if not toks:
             raise self.error(f"{tok.value!r} has no letters or digits to search for", tok.start)
         return self.make_term(toks, prefix, field, tok, star)
@@ -368,7 +382,7 @@ class _Parser:
         if prefix:
             self.check_star(body, inner, star, "phrase's last word")
             body = body[:-1]
-        toks = token_texts(body)
+        toks = _word_tokens(body)
         if not toks:
             raise self.error(f"phrase {content!r} has no letters or digits to search for", tok.start)
         return self.make_term(toks, prefix, field, tok, star + inner - tok.start if prefix else -1)
@@ -380,7 +394,7 @@ class _Parser:
         if star == 0 or not text[star - 1].isalnum():
             raise self.error(f"wildcard * must follow at least {MIN_PREFIX} letters or digits", base + star)
 
-    def make_term(self, toks: list[str], prefix: bool, field: str | None, tok: _Tok, star: int) -> Term:
+    def make_term(self, toks: tuple[str, ...], prefix: bool, field: str | None, tok: _Tok, star: int) -> Term:
         """Build a Term, enforcing the wildcard prefix length and the term limit."""
         if prefix and len(toks[-1]) < MIN_PREFIX:
             raise self.error(
@@ -391,8 +405,14 @@ class _Parser:
         if self.terms > MAX_TERMS:
             raise self.error(f"too many terms: at most {MAX_TERMS:,} per query", tok.start)
         return Term(
-            tuple(toks), prefix, field, self.query[tok.start : tok.end], tok.start, tok.end  # type: ignore[arg-type]
+            toks, prefix, field, self.query[tok.start : tok.end], tok.start, tok.end  # type: ignore[arg-type]
         )
+
+
+@lru_cache(maxsize=100_000)
+def _word_tokens(text: str) -> tuple[str, ...]:
+    """The tokens of a query word or phrase. Cached: the words of 100,000 rules repeat heavily."""
+    return tuple(token_texts(text))
 
 
 def _flatten(kind: type, items: list[Node]) -> tuple[Node, ...]:
