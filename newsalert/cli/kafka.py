@@ -1,7 +1,8 @@
 """``newsalert kafka start|stop|status``: the local Apache Kafka broker (see adapters/local_kafka).
 
 Exit codes: 0 done (including "already running" and "nothing to stop"), 1 error, message on
-stderr. From Python use ``start_broker()``, which returns the result instead of printing.
+stderr; ``status`` exits 3 when no broker answers (the LSB "not running" code, so scripts can
+test it), 0 when one does. From Python use ``start_broker()``, which returns the result instead of printing.
 """
 
 from __future__ import annotations
@@ -11,6 +12,8 @@ import click
 from newsalert.adapters import local_kafka
 from newsalert.config import Settings, get_settings
 from newsalert.errors import SetupError
+
+NOT_RUNNING = 3
 
 
 def start_broker(settings: Settings | None = None, port: int | None = None, purpose: str = "cli") -> local_kafka.StartResult:
@@ -66,10 +69,12 @@ def stop_cmd() -> None:
 
 @kafka.command("status")
 def status_cmd() -> None:
-    """Say whether our broker runs, a foreign broker answers on the port, or nothing does."""
+    """Say whether our broker runs, a foreign broker answers on the port, or nothing does (exit 3)."""
     try:
         result = local_kafka.status(_config())
     except SetupError as exc:
         _fail(exc)
         return
     click.echo(result.message)
+    if result.state == "stopped":
+        raise SystemExit(NOT_RUNNING)
