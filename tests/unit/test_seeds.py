@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import json
 import re
+from functools import lru_cache
 from pathlib import Path
 
 import pytest
@@ -178,3 +179,51 @@ def test_subscribers_point_at_the_demo_sink_with_demo_secrets():
         assert match, f"{sub['id']}: secret is not whsec_<base64>"
         assert len(base64.b64decode(match.group(1), validate=True)) >= 24
     assert "DEMO ONLY" in RULES.read_text(encoding="utf-8")
+
+
+# --- the seeds do what their descriptions claim (through the real engine) --------------------------
+
+
+@lru_cache(maxsize=1)
+def _matches_by_article() -> dict[str, set[str]]:
+    from dataclasses import dataclass
+
+    from newsalert.domain.matching.document import prepare
+    from newsalert.domain.matching.engine import Engine
+
+    @dataclass(frozen=True)
+    class _Rule:
+        id: str
+        query: str
+        node: object
+
+    rules = [_Rule(r["id"], r["query"], parse_query(r["query"])) for r in _rule_file()["rules"]]
+    engine = Engine(rules)
+    articles = [Article.model_validate_json(SEED_JSON.read_bytes()), *_stream_articles()]
+    return {a.id: {m.rule_id for m in engine.match(prepare(a.title, a.body, a.source))} for a in articles}
+
+
+@pytest.mark.parametrize(
+    ("article_id", "matching", "not_matching"),
+    [
+        (SEED_ID, {"nk-missiles", "nk-missile-phrase"}, set()),
+        ("ts-002", {"nk-missile-phrase"}, {"nk-missiles"}),  # singular: no stemming
+        ("ts-003", {"south-korea-only"}, {"nk-missiles", "nk-missile-phrase"}),
+        ("ts-004", set(), {"nk-missiles", "nk-missile-phrase"}),  # North Dakota, Korean
+        ("ts-005", {"nk-missiles"}, {"nk-missile-phrase"}),  # "Korea North": words, not the phrase
+        ("ts-009", {"zelensky-headline"}, set()),  # Zélensky folded
+        ("ts-010", set(), {"zelensky-headline"}),  # body only
+        ("ts-013", {"berlin-streets"}, set()),
+        ("ts-019", set(), {"northwind-oil"}),  # the name in the body is not the source
+        ("ts-021", set(), {"chip-exports"}),  # wrong order for ONEAR
+        ("ts-025", set(), {"ukraine-aid"}),  # NOT Olympics
+        ("ts-028", {"telecom-carriers"}, set()),  # AT&amp;T decoded
+        ("ts-029", set(), {"nk-missiles", "nk-missile-phrase"}),  # words only in a tag attribute
+        ("ts-032", set(), {"nk-missiles", "nk-missile-phrase"}),  # "North Korean"
+        ("ts-034", {"nk-missile-phrase"}, set()),  # phrase across a line break
+    ],
+)
+def test_stream_briefs_match_as_designed(article_id, matching, not_matching):
+    found = _matches_by_article()[article_id]
+    assert matching <= found, f"{article_id}: expected {matching}, got {found}"
+    assert not (not_matching & found), f"{article_id}: unexpected {not_matching & found}"
