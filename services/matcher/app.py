@@ -1,0 +1,235 @@
+"""The matcher's faust application: one agent on ``articles``, alerts to ``matches``, dead letters to
+``articles.rejected``, and ``/healthz`` + ``/readyz`` on faust's web server.
+
+Built by :func:`build_app`, never at import time, so importing this module connects nothing.
+
+Offsets and durability (checked against faust-streaming 0.15.3 in ``.venv``)
+---------------------------------------------------------------------------
+The rule: the offset of an ``articles`` record is never committed before every record derived from
+it (its alerts, or its dead letter) is acknowledged by the broker.
+
+How faust commits: ``Consumer.ack(message)`` (``faust/transport/consumer.py``) adds the offset to
+the partition's acked list; the commit timer (``broker_commit_interval``) and shutdown commit
+``_new_offset(tp)``, the end of the *contiguous* run of acked offsets. A stream acks an event in
+the ``finally`` after ``yield`` (``Stream._py_aiter`` / the Cython ``StreamIterator.after``), i.e.
+when the agent asks for the next value -- and also when the iterator is closed because the agent
+raised or was cancelled. So with plain ``async for value in stream`` an exception or a cancellation
+in the middle of a record still acks it, and the next commit can skip it.
+
+Therefore the agent iterates ``stream.noack().events()`` and acks each event itself, only after
+``await publisher.publish_many(records)`` returned, which happens when the broker has acknowledged
+all of them (``acks=all``). If the broker keeps failing, the agent retries with backoff and never
+acks; if the worker is stopping meanwhile, the agent returns without acking, so the record is
+processed again after the restart (at-least-once; the alert's ``webhook_id`` is stable so receivers
+de-duplicate). ``concurrency=1`` keeps events of a partition in order and makes "acked" mean
+"everything before it is done". Graceful stop (SIGTERM): faust stops fetching, waits for every
+in-flight event to be acked (``stream_wait_empty``), commits, then stops our publisher.
+
+Why our ``KafkaPublisher`` and not faust's producer: its contract is exactly the rule above
+(returns only once the broker has every record, idempotent, ``acks=all``, bounded wait, raises
+``TransientError`` otherwise) and it is the same code ingest uses. faust's ``topic.send`` goes
+through faust's producer buffer and ``Attachments``; it can be awaited too, but its failure modes
+(buffer flush at commit, producer crash on ``ProducerSendError``) are harder to reason about. The
+publisher is a ``mode`` service started before the app and stopped after it (see ``main``).
+
+Known faust behaviour (not ours to fix here): during a rebalance, events fetched under the old
+generation are acked without being processed (``skipped_value`` in ``_py_aiter``); faust then seeks
+to the committed offsets of the assigned partitions, so they are read again. The scale-out test of
+issue 7 counts duplicates and losses across worker deaths.
+
+Later (issues 6 and 7) -- where they fit: the rule set behind ``MatcherState.matcher`` is swapped
+by a task consuming the ``rules`` topic (the agent reads ``state.matcher`` per event); counters on
+``MatcherState`` feed ``/metrics``; ``MatcherState.last_progress`` feeds stall detection.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import faust
+from mode import Service
+
+from newsalert.adapters.broker import Publisher, Record
+from newsalert.config import Settings
+from newsalert.errors import TransientError
+from services.matcher.processing import ArticleMatcher, Outcome, SourcePosition
+
+log = logging.getLogger(__name__)
+
+# Backoff of the publish retry while the broker does not acknowledge (seconds).
+_RETRY_FIRST_S = 0.5
+_RETRY_MAX_S = 10.0
+
+
+@dataclass
+class MatcherState:
+    """What the agent and the web pages share: the current matcher, readiness and counters."""
+
+    matcher: ArticleMatcher
+    rules_loaded: int
+    ready: bool = False
+    consumed: int = 0
+    alerts: int = 0
+    rejected: int = 0
+    publish_retries: int = 0
+    started_at: float = field(default_factory=time.monotonic)
+    last_progress: float = field(default_factory=time.monotonic)
+
+    def count(self, outcome: Outcome) -> None:
+        """Account for one record whose output the broker has acknowledged."""
+        self.consumed += 1
+        self.alerts += outcome.alerts
+        self.rejected += outcome.rejected is not None
+        self.last_progress = time.monotonic()
+
+    def summary(self) -> dict:
+        """The JSON body of ``/healthz`` and ``/readyz``."""
+        return {
+            "service": "matcher",
+            "ready": self.ready,
+            "ruleset_version": self.matcher.ruleset_version,
+            "rules": self.rules_loaded,
+            "consumed": self.consumed,
+            "alerts": self.alerts,
+            "rejected": self.rejected,
+            "publish_retries": self.publish_retries,
+            "uptime_s": round(time.monotonic() - self.started_at, 1),
+        }
+
+
+class PublisherService(Service):
+    """Runs a ``KafkaPublisher`` inside the faust worker: started before the app, stopped after it."""
+
+    def __init__(self, publisher: Publisher, **kwargs) -> None:
+        self.publisher = publisher
+        super().__init__(**kwargs)
+
+    async def on_start(self) -> None:
+        await self.publisher.start()
+
+    async def on_stop(self) -> None:
+        await self.publisher.stop()
+
+
+def broker_urls(bootstrap: str) -> list[str]:
+    """faust broker URLs for a comma-separated ``host:port`` list."""
+    return [f"kafka://{host.strip()}" for host in bootstrap.split(",") if host.strip()]
+
+
+def build_app(settings: Settings, state: MatcherState, publisher: Publisher, *, port: int) -> faust.App:
+    """The faust app of the matcher: configuration, the agent and the web pages."""
+    app_id = settings.group("matcher")
+    app = faust.App(
+        app_id,
+        broker=broker_urls(settings.kafka_bootstrap),
+        autodiscover=False,
+        store="memory://",  # no tables yet; de-duplication (issue 6) brings a changelog-backed one
+        processing_guarantee="at_least_once",
+        # Our topics exist (ensure_topics ran first) and must never be created by faust with its
+        # own defaults; the leader topic is faust's and not needed by a single-agent app.
+        topic_allow_declare=False,
+        topic_disable_leader=True,
+        # A new group starts at the beginning: articles published before the first worker came up
+        # are matched, not skipped.
+        consumer_auto_offset_reset="earliest",
+        broker_client_id=f"newsalert-{app_id}",
+        datadir=str(Path(settings.home) / "faust" / app_id),
+        web_enabled=True,
+        web_bind="127.0.0.1",
+        web_host="127.0.0.1",
+        web_port=port,
+    )
+    articles = app.topic(
+        settings.topic("articles"),
+        key_serializer="raw",
+        value_serializer="raw",
+        # Deliver tombstones (null values) to the agent so they are dead-lettered, not skipped.
+        allow_empty=True,
+    )
+
+    @app.agent(articles, name="match-articles", concurrency=1)
+    async def match_articles(stream: faust.StreamT) -> None:
+        manual = stream.noack()
+        async for event in manual.events():
+            try:
+                done = await handle_event(event, state, publisher, stopping=lambda: app.should_stop)
+            except Exception as exc:
+                # A bug in our own publish path (process() itself never raises): crash the
+                # worker loudly; the event is not acked, so it is consumed again after restart.
+                log.critical("matcher agent failed outside the per-record guard", exc_info=True)
+                await app.crash(exc)
+                raise
+            if not done:
+                return  # stopping while the broker is unavailable: leave the event unacked
+            await manual.ack(event)
+
+    @app.on_partitions_assigned.connect
+    async def _assigned(sender: faust.App, assigned: set, **kwargs) -> None:
+        # Joined the group (possibly with no partitions, when workers outnumber them): ready.
+        state.ready = True
+        log.info("assigned %d partition(s): %s", len(assigned), sorted(f"{tp.topic}[{tp.partition}]" for tp in assigned))
+
+    @app.page("/healthz")
+    async def healthz(web, request):
+        """Process up and serving."""
+        return web.json({**state.summary(), "status": "ok"})
+
+    @app.page("/readyz")
+    async def readyz(web, request):
+        """Joined the consumer group with the publisher connected: 200, else 503."""
+        return web.json(state.summary(), status=200 if state.ready else 503)
+
+    return app
+
+
+async def handle_event(
+    event: faust.EventT, state: MatcherState, publisher: Publisher, *, stopping: Callable[[], bool]
+) -> bool:
+    """Process one event and publish its output; True once the broker has acknowledged all of it.
+
+    False means the worker is stopping while the broker is unavailable: nothing was acknowledged
+    for sure, so the caller must not ack the event.
+    """
+    message = event.message
+    position = SourcePosition(
+        topic=message.topic,
+        partition=message.partition,
+        offset=message.offset,
+        key=message.key,
+        timestamp_ms=None if message.timestamp is None else int(message.timestamp * 1000),
+    )
+    outcome = state.matcher.process(event.value, position)
+    if not await publish_until_acknowledged(publisher, outcome.records, state, stopping):
+        return False
+    state.count(outcome)
+    return True
+
+
+async def publish_until_acknowledged(
+    publisher: Publisher, records: Sequence[Record], state: MatcherState, stopping: Callable[[], bool]
+) -> bool:
+    """Publish ``records`` and wait for the broker; retry with backoff while it fails.
+
+    Retrying forever is deliberate: skipping would lose alerts, and not acking stalls only this
+    worker's partitions until the broker is back (stall detection, issue 7, makes that visible).
+    """
+    if not records:
+        return True
+    delay = _RETRY_FIRST_S
+    while True:
+        try:
+            await publisher.publish_many(records)
+            return True
+        except TransientError as exc:
+            if stopping():
+                log.warning("stopping with %d record(s) unacknowledged (%s); they will be redone", len(records), exc)
+                return False
+            state.publish_retries += 1
+            log.warning("publishing %d record(s) failed (%s); retrying in %.1f s", len(records), exc, delay)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, _RETRY_MAX_S)

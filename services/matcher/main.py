@@ -1,0 +1,87 @@
+"""``newsalert serve matcher --rules FILE``: the one place that wires the matcher together.
+
+Order matters, and nothing connects before the rules are known to be good:
+
+1. load and validate the rule file; a broken file prints every problem with its location on stderr
+   and exits with status 1 before any connection is made;
+2. compile the matching engine once;
+3. create the topics that do not exist yet (idempotent);
+4. build the faust app (``services.matcher.app.build_app``) and run a faust worker with the
+   publisher service in the foreground until SIGTERM/SIGINT.
+
+Scale by adding partitions to ``articles`` and starting more workers: they share the consumer
+group ``settings.group("matcher")``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sys
+from pathlib import Path
+
+import faust
+
+from newsalert.adapters.broker import KafkaPublisher
+from newsalert.adapters.topics import ensure_topics
+from newsalert.config import Settings, get_settings
+from newsalert.domain.matching import Engine
+from newsalert.domain.rulefile import RuleFileError, RuleSet, load_rule_file
+from newsalert.errors import SetupError, TransientError
+from services.matcher.app import MatcherState, PublisherService, build_app
+from services.matcher.processing import ArticleMatcher
+
+log = logging.getLogger(__name__)
+
+EXIT_BAD_RULES = 1
+EXIT_NO_BROKER = 2
+
+
+def run(rules_path: Path, port: int) -> None:
+    """Run the matcher worker in the foreground; exits the process when it stops."""
+    settings = get_settings()
+    ruleset = load_rules_or_exit(rules_path)
+    matcher = build_matcher(settings, ruleset)
+    # faust's worker runs on this loop; the topics are created on it first so that no other
+    # loop is left behind (faust looks the current loop up when it starts).
+    loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)
+    try:
+        loop.run_until_complete(ensure_topics(settings))
+    except (TransientError, SetupError) as exc:
+        print(f"newsalert matcher: {exc}", file=sys.stderr)
+        raise SystemExit(EXIT_NO_BROKER) from None
+    state = MatcherState(matcher=matcher, rules_loaded=len(ruleset.rules))
+    publisher = KafkaPublisher(settings, client_id=f"newsalert-{settings.group('matcher')}")
+    app = build_app(settings, state, publisher, port=port)
+    worker = faust.Worker(
+        app,
+        PublisherService(publisher),  # started before the app, stopped after it (reverse order)
+        loop=loop,
+        loglevel=settings.log_level,
+        redirect_stdouts=False,
+    )
+    log.info("matcher: %d rules (version %s) from %s", len(ruleset.rules), ruleset.version, rules_path)
+    worker.execute_from_commandline()
+
+
+def load_rules_or_exit(rules_path: Path) -> RuleSet:
+    """The validated rule set, or every problem on stderr and exit status 1."""
+    try:
+        return load_rule_file(rules_path)
+    except RuleFileError as exc:
+        print(f"newsalert matcher: {rules_path} is not a valid rule file:", file=sys.stderr)
+        for problem in exc.problems:
+            print(f"  {problem}", file=sys.stderr)
+        raise SystemExit(EXIT_BAD_RULES) from None
+
+
+def build_matcher(settings: Settings, ruleset: RuleSet) -> ArticleMatcher:
+    """Compile the engine once for ``ruleset`` and bind it to the output topics."""
+    return ArticleMatcher(
+        Engine(ruleset.rules),
+        ruleset.rules,
+        ruleset.version,
+        matches_topic=settings.topic("matches"),
+        rejected_topic=settings.topic("articles.rejected"),
+    )

@@ -1,0 +1,192 @@
+"""One record of the ``articles`` topic in, the records to publish out: the matcher's per-message guard.
+
+:meth:`ArticleMatcher.process` never raises for anything one record can cause. It returns an
+:class:`Outcome` holding either
+
+- one ``schemas.Alert`` per (matching rule, subscriber in the rule's ``notify``), to the
+  ``matches`` topic with the subscriber id as key, or
+- one ``schemas.RejectedRecord`` to ``articles.rejected`` when the record is not an article
+  (no value, not UTF-8 JSON, fails ``schemas.Article``: the reason names the field) or when
+  matching it raised (the reason names the exception type and message; the traceback is logged).
+
+Faust acknowledges a message whose processing raised, so an exception escaping the agent would
+lose the record silently; catching here, per record, is what makes "nothing is dropped" hold.
+Only ``MemoryError`` is let through: the process, not the record, is then in trouble.
+
+This module does no I/O: the agent (``services.matcher.app``) publishes what it returns. Keeping
+the decision pure lets the unit tests drive it with an engine that raises.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Protocol
+
+from newsalert.adapters.broker import Record
+from newsalert.domain.articles import FieldProblem, InvalidArticle, parse_article
+from newsalert.domain.matching import Document, RuleMatch, prepare
+from schemas import HIGHLIGHTS_MAX, Alert, Article, Highlight, RejectedRecord
+from schemas._common import truncate, utc_now
+from schemas.alert import HIGHLIGHT_TEXT_MAX
+from schemas.rejected import REASON_MAX
+
+log = logging.getLogger(__name__)
+
+
+class MatchingEngine(Protocol):
+    """What the matcher needs of ``newsalert.domain.matching.Engine``."""
+
+    def match(self, doc: Document) -> list[RuleMatch]: ...
+
+
+class RuleInfo(Protocol):
+    """What the matcher needs of a compiled rule (``rulefile.CompiledRule`` has it)."""
+
+    id: str
+    query: str
+    notify: Sequence[str]
+
+
+@dataclass(frozen=True, slots=True)
+class SourcePosition:
+    """Where a record came from; copied into dead letters so an operator can find the original."""
+
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None = None
+    timestamp_ms: int | None = None
+
+
+@dataclass(slots=True)
+class Outcome:
+    """What to publish for one source record: alerts, or one dead letter (never both)."""
+
+    records: list[Record] = field(default_factory=list)
+    article_id: str | None = None
+    alerts: int = 0
+    rejected: RejectedRecord | None = None
+
+
+class ArticleMatcher:
+    """Matches raw ``articles`` records against one rule set compiled into one engine.
+
+    ``rules`` are the rule set's rules in file order, ``ruleset_version`` goes on every alert,
+    ``matches_topic`` and ``rejected_topic`` are the full (prefixed) topic names.
+    """
+
+    def __init__(
+        self,
+        engine: MatchingEngine,
+        rules: Sequence[RuleInfo],
+        ruleset_version: str,
+        *,
+        matches_topic: str,
+        rejected_topic: str,
+        clock: Callable[[], datetime] = utc_now,
+    ) -> None:
+        self.engine = engine
+        self.rules = {rule.id: rule for rule in rules}
+        self.ruleset_version = ruleset_version
+        self.matches_topic = matches_topic
+        self.rejected_topic = rejected_topic
+        self._clock = clock
+
+    def process(self, raw: bytes | None, position: SourcePosition) -> Outcome:
+        """The records to publish for ``raw`` read at ``position``; never raises for a bad record."""
+        try:
+            article = decode_article(raw)
+        except InvalidArticle as exc:
+            log.warning("rejected %s: %s", _where(position), exc)
+            return self._reject(exc, str(exc), raw, position, exc.record_id)
+        try:
+            alerts = self.alerts_for(article, _ingested_at(position))
+        except MemoryError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - one record's failure must not stop the stream
+            log.exception("matching article %r at %s raised; dead-lettering it", article.id, _where(position))
+            reason = f"matching raised {type(exc).__name__}: {exc}"
+            return self._reject(exc, reason, raw, position, article.id)
+        records = [Record(self.matches_topic, alert.to_json(), key=alert.subscriber.encode()) for alert in alerts]
+        return Outcome(records=records, article_id=article.id, alerts=len(alerts))
+
+    def alerts_for(self, article: Article, ingested_at: datetime | None = None) -> list[Alert]:
+        """One alert per (matching rule, subscriber notified by it), in rule-file order."""
+        doc = prepare(article.title, article.body, article.source)
+        matched_at = self._clock()
+        alerts: list[Alert] = []
+        for match in self.engine.match(doc):
+            rule = self.rules[match.rule_id]
+            if not rule.notify:
+                # A rule without subscribers is legitimate (being drafted, or used with
+                # `newsalert match` only): nothing to deliver.
+                log.debug("rule %r matched article %r but notifies nobody", rule.id, article.id)
+                continue
+            highlights = wire_highlights(match)
+            for subscriber in rule.notify:
+                alerts.append(
+                    Alert.create(
+                        article, rule.id, rule.query, subscriber, highlights,
+                        ruleset_version=self.ruleset_version, matched_at=matched_at, ingested_at=ingested_at,
+                    )
+                )
+        return alerts
+
+    def _reject(
+        self, exc: BaseException, reason: str, raw: bytes | None, position: SourcePosition, record_id: str | None
+    ) -> Outcome:
+        dead = RejectedRecord.of(
+            "matcher", exc, raw, record_id=record_id,
+            topic=position.topic, partition=position.partition, offset=position.offset, key=position.key,
+        )
+        # ``of`` takes the reason from str(exc); the matcher's reason also says which step failed.
+        dead = RejectedRecord.model_validate({**dead.model_dump(), "reason": _bounded_reason(reason)})
+        key = record_id.encode() if record_id else position.key
+        return Outcome(records=[Record(self.rejected_topic, dead.to_json(), key=key)], article_id=record_id, rejected=dead)
+
+
+def decode_article(raw: bytes | None) -> Article:
+    """The cleaned article in a record value; ``InvalidArticle`` naming the field if it is not one."""
+    if raw is None:
+        raise InvalidArticle([FieldProblem("<root>", "the record has no value (a tombstone is not an article)")])
+    try:
+        # Decode explicitly: json.loads on bytes would also accept UTF-16/32, which is not the wire format.
+        value = json.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        raise InvalidArticle([FieldProblem("<root>", f"not UTF-8 text: {exc.reason} at byte {exc.start}")]) from None
+    except json.JSONDecodeError as exc:
+        raise InvalidArticle([FieldProblem("<root>", f"not JSON: {exc.msg} at line {exc.lineno} column {exc.colno}")]) from None
+    return parse_article(value, size=len(raw))
+
+
+def wire_highlights(match: RuleMatch) -> list[Highlight]:
+    """The engine's highlights as wire models, at most ``HIGHLIGHTS_MAX``.
+
+    A highlight longer than ``HIGHLIGHT_TEXT_MAX`` (a prefix term such as ``missile*`` matching
+    one enormous run of letters) is shortened to its first ``HIGHLIGHT_TEXT_MAX`` characters, end
+    moved with it, so ``text`` is still exactly the field's ``[start, end)``.
+    """
+    out = []
+    for h in match.highlights[:HIGHLIGHTS_MAX]:
+        text = h.text[:HIGHLIGHT_TEXT_MAX]
+        out.append(Highlight(field=h.field, text=text, start=h.start, end=h.start + len(text)))
+    return out
+
+
+def _bounded_reason(reason: str) -> str:
+    return truncate(reason, REASON_MAX)
+
+
+def _ingested_at(position: SourcePosition) -> datetime | None:
+    """The record's Kafka timestamp: when the producer (ingest, replay) handed the article over."""
+    if position.timestamp_ms is None or position.timestamp_ms < 0:
+        return None
+    return datetime.fromtimestamp(position.timestamp_ms / 1000, tz=timezone.utc)
+
+
+def _where(position: SourcePosition) -> str:
+    return f"{position.topic}[{position.partition}]@{position.offset}"
