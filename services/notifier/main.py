@@ -1,0 +1,163 @@
+"""``newsalert serve notifier --rules FILE``: the one place that wires the notifier together.
+
+Order: load the rule file (a broken one exits 1 before anything connects), create the topics
+(idempotent; exit 2 when the broker is unreachable), start the health server, the dead-letter
+producer, the one shared HTTP session and the consumer loop. SIGTERM or SIGINT stops fetching,
+lets in-flight deliveries finish (up to ``NEWSALERT_SHUTDOWN_GRACE`` s), commits what is settled
+and closes everything. Nothing connects at import time.
+
+``NotifierProcess`` is the same wiring for in-process use (tests): ``run()`` until ``stop()``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import signal
+import sys
+from pathlib import Path
+from typing import Mapping
+
+import aiohttp
+from aiohttp import web
+
+from newsalert.adapters.broker import KafkaPublisher
+from newsalert.adapters.topics import ensure_topics
+from newsalert.config import Settings, get_settings
+from newsalert.domain.delivery.retry import RetryPolicy, parse_delays
+from newsalert.errors import RuleFileError, SetupError, TransientError
+from services.notifier.endpoints import Endpoint, endpoints_from_subscribers
+from services.notifier.sender import WebhookSender
+from services.notifier.service import Notifier
+
+log = logging.getLogger("newsalert.notifier")
+
+EXIT_BAD_RULES = 1
+EXIT_NO_BROKER = 2
+
+
+def run(rules_path: Path, port: int, host: str = "127.0.0.1", settings: Settings | None = None) -> None:
+    """Run the notifier in the foreground until SIGTERM/SIGINT; exits non-zero on failure."""
+    settings = settings or get_settings()
+    _configure_logging(settings)
+    endpoints = load_endpoints_or_exit(rules_path)
+    log.info("notifier: %d subscriber(s) from %s", len(endpoints), rules_path)
+    process = NotifierProcess(settings, endpoints, host=host, port=port)
+    try:
+        asyncio.run(process.run(install_signal_handlers=True))
+    except (TransientError, SetupError) as exc:
+        print(f"newsalert notifier: {exc}", file=sys.stderr)
+        raise SystemExit(EXIT_NO_BROKER) from None
+
+
+def load_endpoints_or_exit(rules_path: Path) -> dict[str, Endpoint]:
+    """The rule file's subscribers as endpoints, or every problem on stderr and exit status 1."""
+    from newsalert.domain.rulefile import load_rule_file  # the rule-file parser is only needed here
+
+    try:
+        ruleset = load_rule_file(rules_path)
+    except RuleFileError as exc:
+        print(f"newsalert notifier: {rules_path} is not a valid rule file:", file=sys.stderr)
+        for problem in exc.problems:
+            print(f"  {problem}", file=sys.stderr)
+        raise SystemExit(EXIT_BAD_RULES) from None
+    return endpoints_from_subscribers(ruleset.subscribers)
+
+
+def build_session(settings: Settings) -> aiohttp.ClientSession:
+    """The one HTTP client session: explicit timeouts, a pool as large as the in-flight bound."""
+    timeout = aiohttp.ClientTimeout(total=settings.webhook_timeout, connect=settings.webhook_connect_timeout)
+    connector = aiohttp.TCPConnector(limit=settings.notifier_max_in_flight, limit_per_host=0)
+    # trust_env=False: proxy variables must not silently reroute signed alerts.
+    return aiohttp.ClientSession(timeout=timeout, connector=connector, trust_env=False)
+
+
+class NotifierProcess:
+    """Everything the notifier runs, started and stopped together."""
+
+    def __init__(self, settings: Settings, endpoints: Mapping[str, Endpoint], host: str = "127.0.0.1", port: int | None = None) -> None:
+        self.settings = settings
+        self.endpoints = dict(endpoints)
+        self.host = host
+        self.port = port
+        self.notifier: Notifier | None = None
+        self._stop_requested = asyncio.Event()
+
+    def stop(self) -> None:
+        """Ask for a graceful stop (safe to call before or while ``run`` runs)."""
+        self._stop_requested.set()
+        if self.notifier is not None:
+            self.notifier.stop()
+
+    async def run(self, install_signal_handlers: bool = False) -> None:
+        """Create topics, serve health, consume and deliver until ``stop()``; then close all."""
+        await ensure_topics(self.settings)
+        runner = await self._start_health() if self.port is not None else None
+        publisher = KafkaPublisher(self.settings, client_id="newsalert-notifier")
+        session = build_session(self.settings)
+        try:
+            await publisher.start()
+            policy = RetryPolicy(parse_delays(self.settings.inline_retry_delays))
+            sender = WebhookSender(session, policy, self.settings.notifier_max_in_flight)
+            self.notifier = Notifier(self.settings, self.endpoints, sender, publisher)
+            if install_signal_handlers:
+                loop = asyncio.get_running_loop()
+                for sig in (signal.SIGTERM, signal.SIGINT):
+                    loop.add_signal_handler(sig, self.stop)
+            if self._stop_requested.is_set():
+                self.notifier.stop()
+            await self.notifier.run()
+        finally:
+            await session.close()
+            await publisher.stop()
+            if runner is not None:
+                await runner.cleanup()
+
+    async def _start_health(self) -> web.AppRunner:
+        app = web.Application()
+        app.router.add_get("/healthz", self._healthz)
+        app.router.add_get("/readyz", self._readyz)
+        runner = web.AppRunner(app, access_log=None)
+        await runner.setup()
+        await web.TCPSite(runner, self.host, self.port).start()
+        log.info("notifier health on http://%s:%d/healthz and /readyz", self.host, self.port)
+        return runner
+
+    async def _healthz(self, request: web.Request) -> web.Response:
+        """Process up: always 200, with the delivery counters."""
+        return _json(200, {"status": "ok", **self._stats()})
+
+    async def _readyz(self, request: web.Request) -> web.Response:
+        """200 while the consumer is in its loop (joined, not stopping), 503 otherwise."""
+        ready = self.notifier is not None and self.notifier.running and not self._stop_requested.is_set()
+        return _json(200 if ready else 503, {"ready": ready, **self._stats()})
+
+    def _stats(self) -> dict:
+        return {} if self.notifier is None else vars(self.notifier.stats).copy()
+
+
+def _json(status: int, body: dict) -> web.Response:
+    return web.Response(status=status, text=json.dumps(body), content_type="application/json")
+
+
+def _configure_logging(settings: Settings) -> None:
+    """Log to stderr at the configured level, as text or one JSON object per line."""
+    handler = logging.StreamHandler(sys.stderr)
+    if settings.log_format == "json":
+        handler.setFormatter(_JsonLines())
+    else:
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    logging.basicConfig(level=settings.log_level.upper(), handlers=[handler], force=True)
+    # aiokafka reports every refused connection while the broker is away; our own lines suffice.
+    if settings.log_level.upper() != "DEBUG":
+        logging.getLogger("aiokafka").setLevel(logging.WARNING)
+        logging.getLogger("aiokafka.client").setLevel(logging.CRITICAL)
+
+
+class _JsonLines(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        entry = {"time": self.formatTime(record), "level": record.levelname, "logger": record.name, "message": record.getMessage()}
+        if record.exc_info:
+            entry["exception"] = self.formatException(record.exc_info)
+        return json.dumps(entry, ensure_ascii=False)
