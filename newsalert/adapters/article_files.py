@@ -36,6 +36,8 @@ DIRECTORY_SUFFIXES = frozenset({".json", ".jsonl"})
 
 _DECODER = json.JSONDecoder()
 _WHITESPACE = " \t\r\n"
+# json raises RecursionError on absurdly nested input; it is bad input, not a crash.
+_TOO_DEEP = "invalid JSON: nested too deeply"
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,6 +131,8 @@ def parse_line(line: str, source: str, line_no: int, index: int) -> Parsed | Non
         return RawItem(location, json.loads(line), line)
     except json.JSONDecodeError as exc:
         return ParseError(location, f"invalid JSON: {exc.msg}", column=exc.colno)
+    except RecursionError:
+        return ParseError(location, _TOO_DEEP)
 
 
 def parse_json_array(text: str, source: str) -> Iterator[Parsed]:
@@ -149,6 +153,9 @@ def parse_json_array(text: str, source: str) -> Iterator[Parsed]:
             value, end = _DECODER.raw_decode(text, pos)
         except json.JSONDecodeError as exc:
             yield ParseError(Location(source, exc.lineno, index), f"invalid JSON in array element {index}: {exc.msg}", exc.colno)
+            return
+        except RecursionError:
+            yield ParseError(Location(source, line, index), f"array element {index}: {_TOO_DEEP}")
             return
         yield RawItem(Location(source, line, index), value, text[pos:end])
         index += 1
@@ -175,6 +182,9 @@ def _parse_single(text: str, source: str) -> Iterator[Parsed]:
             yield from parse_json_lines(text, source)
             return
         yield ParseError(Location(source, exc.lineno, 0), f"invalid JSON: {exc.msg}", exc.colno)
+        return
+    except RecursionError:
+        yield ParseError(Location(source, 1, 0), _TOO_DEEP)
         return
     start = _skip_ws(text, 0)
     yield RawItem(Location(source, text.count("\n", 0, start) + 1, 0), value, text.strip(_WHITESPACE))

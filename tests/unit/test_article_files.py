@@ -156,3 +156,9 @@ def test_read_file_json_array_and_jsonl_named_json(tmp_path: Path):
     (tmp_path / "lines.json").write_text('{"id": "c"}\n{"id": "d"}\n')
     values = [p.value["id"] for p in read_paths([tmp_path])]
     assert values == ["a", "b", "c", "d"]
+
+
+def test_absurd_nesting_is_a_parse_error_not_a_crash():
+    deep = "[" * 100_000 + "]" * 100_000
+    for text in (deep, "[" + deep + "]", '{"id": 1}\n' + deep + "\n"):
+        assert any(isinstance(p, ParseError) and "nested too deeply" in p.message for p in parse_document(text, "s"))

@@ -1,0 +1,1 @@
+"""The ingest service: HTTP in, validated and cleaned articles out to the ``articles`` topic."""
