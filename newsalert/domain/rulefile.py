@@ -1,0 +1,530 @@
+"""Loading a YAML watch-rule file into a ``RuleSet``: every rule's query parsed, every problem located.
+
+The file (format in issue 3, models in ``schemas.rules``)::
+
+    subscribers:
+      - id: asia-desk
+        url: https://hooks.example.org/asia
+        secret: ${ASIA_DESK_SECRET}
+    rules:
+      - id: nk-missiles
+        query: '"North Korea" AND missile*'
+        notify: [asia-desk]
+
+How it is read:
+
+- PyYAML composes the file into nodes (with libyaml when available), and a small walker turns them
+  into plain data while remembering the node of every key and value, so every problem has the file
+  line and column of what caused it. Duplicate keys are errors (PyYAML would keep the last one).
+- ``${VAR}`` in the ``subscribers`` section is replaced from the environment (``$${`` is a literal
+  ``${``); a missing variable is an error naming it. Queries and descriptions are not substituted.
+- Each subscriber and rule is validated on its own with the pydantic models, then ids are checked
+  for uniqueness, ``notify`` entries against the subscriber ids, and each query is parsed. Every
+  problem in the file is collected and raised together in one ``RuleFileError``.
+- A query error points at the offending character in the file when the query is on one line
+  (plain, single-quoted, double-quoted without escapes) or is a literal block (``|``); otherwise at
+  the query's first line, with the column inside the query.
+- No message and no excerpt contains a secret: messages never quote values of subscribers, and
+  file lines shown in excerpts have ``secret:`` values, ``whsec_`` strings and URL credentials masked.
+"""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+import json
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable, Mapping
+
+import yaml
+from pydantic import BaseModel, ValidationError
+
+from newsalert.domain.query.ast import Node
+from newsalert.domain.query.parser import parse_query
+from newsalert.errors import QuerySyntaxError, RuleFileError
+from schemas.rules import Rule, RuleFile, Subscriber
+
+__all__ = [
+    "CompiledRule",
+    "Problem",
+    "RuleFileError",
+    "RuleSet",
+    "compile_rule",
+    "load_rule_file",
+    "load_rule_text",
+]
+
+_Composer = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_VAR = re.compile(r"\$(\$?)\{([^}]*)\}")
+_VAR_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*$")
+_MAX_YAML_DEPTH = 64
+_TOP_KEYS = tuple(RuleFile.model_fields)
+
+
+@dataclass
+class Problem:
+    """One problem in a rule file: where it is (1-based line and column), what, and a caret excerpt."""
+
+    file: str
+    line: int
+    column: int
+    message: str
+    excerpt: str = ""
+
+    def render(self) -> str:
+        """``FILE:LINE:COL: message``, then the excerpt indented by four spaces."""
+        head = f"{self.file}:{self.line}:{self.column}: {self.message}"
+        if not self.excerpt:
+            return head
+        return head + "\n" + "\n".join("    " + line for line in self.excerpt.splitlines())
+
+
+@dataclass(frozen=True)
+class CompiledRule:
+    """A rule ready for the engine: its parsed query, and the YAML line it was defined on."""
+
+    id: str
+    query: str
+    node: Node
+    notify: tuple[str, ...]
+    description: str | None
+    line: int
+
+
+@dataclass(frozen=True)
+class RuleSet:
+    """A loaded rule file: rules in file order, subscribers by id, and a content version."""
+
+    rules: tuple[CompiledRule, ...]
+    subscribers: dict[str, Subscriber]
+    version: str  # short sha256 of the canonical content: changes whenever a rule or subscriber does
+    source: str
+
+
+def compile_rule(rule: Rule, line: int = 0) -> CompiledRule:
+    """Parse ``rule``'s query (raises ``QuerySyntaxError``); for rules that come from an API."""
+    return CompiledRule(rule.id, rule.query, parse_query(rule.query), tuple(rule.notify), rule.description, line)
+
+
+def load_rule_file(path: str | os.PathLike[str], env: Mapping[str, str] | None = None) -> RuleSet:
+    """Load and check the rule file at ``path``; raises ``RuleFileError`` with every problem."""
+    name = str(path)
+    try:
+        data = Path(path).read_bytes()
+    except OSError as exc:
+        raise RuleFileError([Problem(name, 1, 1, f"cannot read rule file: {exc.strerror or exc}")]) from None
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        column = exc.start - (data.rfind(b"\n", 0, exc.start) + 1) + 1
+        raise RuleFileError([Problem(name, line, column, "rule file is not valid UTF-8")]) from None
+    return load_rule_text(text, name, env)
+
+
+def load_rule_text(text: str, filename: str = "<string>", env: Mapping[str, str] | None = None) -> RuleSet:
+    """Load and check rule-file ``text``; ``env`` defaults to ``os.environ`` for ``${VAR}``."""
+    return _Loader(text, filename, os.environ if env is None else env).load()
+
+
+# --- YAML with locations ------------------------------------------------------------------------
+@dataclass
+class _Located:
+    """Plain data built from YAML nodes, with the nodes of every value and key by path."""
+
+    values: dict[tuple, yaml.Node] = field(default_factory=dict)
+    keys: dict[tuple, yaml.Node] = field(default_factory=dict)
+    # One constructor per load: it caches every node it builds, so a shared one would leak.
+    scalars: yaml.constructor.SafeConstructor = field(default_factory=yaml.constructor.SafeConstructor)
+
+
+class _YamlProblem(Exception):
+    def __init__(self, node: yaml.Node, message: str) -> None:
+        super().__init__(message)
+        self.node = node
+        self.message = message
+
+
+def _to_data(node: yaml.Node, path: tuple, where: _Located, depth: int = 0) -> Any:
+    """Plain Python data of ``node``, recording the node of each value and key under its path."""
+    if depth > _MAX_YAML_DEPTH:
+        raise _YamlProblem(node, f"nested more than {_MAX_YAML_DEPTH} levels deep (a recursive alias?)")
+    where.values[path] = node
+    if isinstance(node, yaml.MappingNode):
+        out: dict[Any, Any] = {}
+        for key_node, value_node in node.value:
+            if not isinstance(key_node, yaml.ScalarNode):
+                raise _YamlProblem(key_node, "a key must be a plain word, not a list or mapping")
+            key = where.scalars.construct_object(key_node)
+            if key == "<<" and key_node.tag.endswith(":merge"):
+                raise _YamlProblem(key_node, "merge keys (<<) are not supported in rule files")
+            if key in out:
+                first = where.keys[path + (key,)].start_mark.line + 1
+                raise _YamlProblem(key_node, f"duplicate key {key!r} (first at line {first})")
+            where.keys[path + (key,)] = key_node
+            out[key] = _to_data(value_node, path + (key,), where, depth + 1)
+        return out
+    if isinstance(node, yaml.SequenceNode):
+        return [_to_data(item, path + (i,), where, depth + 1) for i, item in enumerate(node.value)]
+    return where.scalars.construct_object(node)
+
+
+def _scalar_position(node: yaml.Node, lines: list[str], offset: int) -> tuple[int, int] | None:
+    """File (line, column), 1-based, of character ``offset`` of a string scalar's value, if known.
+
+    Known when the scalar sits on one line and its source text maps one-to-one onto its value
+    (plain, single-quoted with ``''`` escapes, double-quoted without backslashes), or for a
+    literal block (``|``) whose lines are the value's lines behind a fixed indentation.
+    """
+    start, end = node.start_mark, node.end_mark
+    style = getattr(node, "style", None)
+    if style == "|":
+        return _literal_block_position(node, lines, offset)
+    if start.line != end.line:
+        return None
+    raw = lines[start.line][start.column : end.column]
+    if not style:  # plain (PyYAML says None, libyaml says "")
+        return start.line + 1, start.column + offset + 1
+    if style == '"' and "\\" not in raw:
+        return start.line + 1, start.column + offset + 2
+    if style == "'":
+        i, value_index = 1, 0  # raw[0] is the opening quote; '' stands for one quote
+        while value_index < offset and i < len(raw):
+            i += 2 if raw[i : i + 2] == "''" else 1
+            value_index += 1
+        return start.line + 1, start.column + i + 1
+    return None
+
+
+def _literal_block_position(node: yaml.Node, lines: list[str], offset: int) -> tuple[int, int] | None:
+    """Position of ``offset`` in a ``|`` block scalar: the value's lines behind one indentation."""
+    value: str = node.value
+    line_in_value = value.count("\n", 0, offset)
+    column_in_line = offset - (value.rfind("\n", 0, offset) + 1)
+    first = node.start_mark.line + 1  # content starts on the line after the indicator
+    content = [i for i in range(first, min(node.end_mark.line + 1, len(lines))) if lines[i].strip()]
+    if not content:
+        return None
+    indent = len(lines[content[0]]) - len(lines[content[0]].lstrip(" "))
+    file_line = first + line_in_value
+    value_line = value.split("\n")[line_in_value]
+    if file_line >= len(lines) or lines[file_line][indent : indent + len(value_line)] != value_line:
+        return None  # leading blank lines or an explicit indentation indicator: do not guess
+    return file_line + 1, indent + column_in_line + 1
+
+
+# --- secrets never shown --------------------------------------------------------------------------
+_REDACTIONS = (
+    (re.compile(r"(whsec_)\S+"), r"\1***"),
+    (re.compile(r"((?:^|[\s{,])secret\s*:\s*)(?!\$\{)[^\s#,}][^#,}]*"), r"\1***"),
+    (re.compile(r"(//)[^/@\s]*@"), r"\1***@"),
+)
+
+
+def redact(line: str) -> str:
+    """``line`` with ``secret:`` values, ``whsec_`` strings and URL credentials replaced by ``***``."""
+    for pattern, replacement in _REDACTIONS:
+        line = pattern.sub(replacement, line)
+    return line
+
+
+# --- the loader -----------------------------------------------------------------------------------
+class _Loader:
+    """One load of one rule file: collects every problem, then raises or returns the rule set."""
+
+    def __init__(self, text: str, filename: str, env: Mapping[str, str]) -> None:
+        self.text = text
+        self.filename = filename
+        self.env = env
+        self.lines = text.splitlines() or [""]
+        self.problems: list[Problem] = []
+        self.where = _Located()
+
+    # --- reporting ----------------------------------------------------------------------------
+    def file_excerpt(self, line: int, column: int, secret: bool = False) -> str:
+        """The (redacted) file line and a caret under ``column``; nothing for a secret's line."""
+        if secret or not 1 <= line <= len(self.lines):
+            return ""
+        shown = redact(self.lines[line - 1]).replace("\t", " ")
+        return f"{shown}\n{' ' * (min(column, len(shown) + 1) - 1)}^"
+
+    def report(self, line: int, column: int, message: str, excerpt: str | None = None, secret: bool = False) -> None:
+        if excerpt is None:
+            excerpt = self.file_excerpt(line, column, secret)
+        self.problems.append(Problem(self.filename, line, column, message, excerpt))
+
+    def report_at(self, node: yaml.Node | None, message: str, secret: bool = False) -> None:
+        """Report a problem at the start of ``node`` (line 1 column 1 when there is none)."""
+        if node is None:
+            self.report(1, 1, message, secret=secret)
+        else:
+            self.report(node.start_mark.line + 1, node.start_mark.column + 1, message, secret=secret)
+
+    def node_for(self, path: tuple, key: bool = False) -> yaml.Node | None:
+        """The node of the value (or key) at ``path``, or of its nearest recorded parent."""
+        table = self.where.keys if key else self.where.values
+        while path:
+            if path in table:
+                return table[path]
+            path, table = path[:-1], self.where.values
+        return self.where.values.get(())
+
+    # --- steps --------------------------------------------------------------------------------
+    def load(self) -> RuleSet:
+        data = self.parse_yaml()
+        if data is not None:
+            subscribers, sub_items = self.check_subscribers(data)
+            rules = self.check_rules(data, subscribers, sub_items)
+        if self.problems:
+            self.problems.sort(key=lambda p: (p.line, p.column))
+            raise RuleFileError(self.problems)
+        return self.rule_set(subscribers, rules)
+
+    def parse_yaml(self) -> dict | None:
+        """The file as plain data, or None after reporting why it is not a usable rule file."""
+        try:
+            root = yaml.compose(self.text, Loader=_Composer)
+        except yaml.MarkedYAMLError as exc:
+            mark = exc.problem_mark or exc.context_mark
+            what = " ".join(str(part) for part in (exc.context, exc.problem) if part)
+            line, column = (mark.line + 1, mark.column + 1) if mark else (1, 1)
+            self.report(line, column, f"invalid YAML: {what}")
+            return None
+        except yaml.YAMLError as exc:
+            self.report(1, 1, f"invalid YAML: {exc}")
+            return None
+        if root is None:
+            self.report(1, 1, "empty rule file: expected a mapping with 'rules:' (and 'subscribers:')")
+            return None
+        try:
+            data = _to_data(root, (), self.where)
+        except _YamlProblem as exc:
+            self.report_at(exc.node, exc.message)
+            return None
+        if not isinstance(data, dict):
+            self.report_at(root, "a rule file is a mapping with 'rules:' (and 'subscribers:'), not a list or a value")
+            return None
+        for key in data:
+            if key not in _TOP_KEYS:
+                self.report_at(self.where.keys[(key,)], f"unknown key {key!r} at the top level (allowed: {', '.join(_TOP_KEYS)})")
+        if "rules" not in data:
+            self.report(1, 1, "the file has no 'rules:' list")
+        return data
+
+    def section(self, data: dict, name: str) -> list:
+        """The list under top-level key ``name`` (null or absent is an empty list)."""
+        value = data.get(name)
+        if value is None:
+            return []
+        if not isinstance(value, list):
+            self.report_at(self.where.values[(name,)], f"'{name}' must be a list of mappings (each item starts with '- ')")
+            return []
+        return value
+
+    def check_subscribers(self, data: dict) -> tuple[dict[str, Subscriber], dict[str, int]]:
+        """Valid subscribers by id; also every subscriber id written (valid or not) with its index."""
+        valid: dict[str, Subscriber] = {}
+        seen: dict[str, int] = {}
+        for i, item in enumerate(self.section(data, "subscribers")):
+            path = ("subscribers", i)
+            if not self.is_mapping(item, path, "subscriber"):
+                continue
+            sub_id = item.get("id")
+            what = f"subscriber {sub_id!r}" if isinstance(sub_id, str) else f"subscriber #{i + 1}"
+            duplicate = isinstance(sub_id, str) and self.duplicate(sub_id, seen, i, path, "subscriber")
+            before = len(self.problems)
+            self.unset: set[tuple] = set()
+            model = self.validate(Subscriber, self.substitute(item, path, what), path, what, skip=self.unset)
+            if model is not None and not duplicate and len(self.problems) == before:
+                valid[model.id] = model
+        return valid, seen
+
+    def check_rules(self, data: dict, subscribers: dict[str, Subscriber], sub_ids: dict[str, int]) -> list[CompiledRule]:
+        """Compiled rules in file order; problems of the others reported."""
+        compiled: list[CompiledRule] = []
+        seen: dict[str, int] = {}
+        for i, item in enumerate(self.section(data, "rules")):
+            path = ("rules", i)
+            if not self.is_mapping(item, path, "rule"):
+                continue
+            rule_id = item.get("id")
+            what = f"rule {rule_id!r}" if isinstance(rule_id, str) else f"rule #{i + 1}"
+            duplicate = isinstance(rule_id, str) and self.duplicate(rule_id, seen, i, path, "rule")
+            model = self.validate(Rule, item, path, what)
+            node = self.check_query(item.get("query"), path, what)
+            notify_ok = self.check_notify(item.get("notify"), path, what, sub_ids)
+            if model is None or node is None or duplicate or not notify_ok:
+                continue
+            line = self.where.values[path].start_mark.line + 1
+            compiled.append(CompiledRule(model.id, model.query, node, model.notify, model.description, line))
+        return compiled
+
+    def is_mapping(self, item: Any, path: tuple, what: str) -> bool:
+        if isinstance(item, dict):
+            return True
+        self.report_at(self.where.values[path], f"each {what} must be a mapping (id: ..., ...), not {type(item).__name__}")
+        return False
+
+    def duplicate(self, item_id: str, seen: dict[str, int], i: int, path: tuple, what: str) -> bool:
+        """Record ``item_id``; report and return True when an earlier item has the same id."""
+        if item_id not in seen:
+            seen[item_id] = i
+            return False
+        first = self.where.values[path[:1] + (seen[item_id],)].start_mark.line + 1
+        self.report_at(self.node_for(path + ("id",)), f"duplicate {what} id {item_id!r} (first defined at line {first})")
+        return True
+
+    def substitute(self, item: dict, path: tuple, what: str) -> dict:
+        """``item`` with ``${VAR}`` replaced in its strings; the same object when nothing changed."""
+        out: dict = {}
+        changed = False
+        for key, value in item.items():
+            new = self.substitute_value(value, path + (key,), what)
+            changed |= new is not value
+            out[key] = new
+        return out if changed else item
+
+    def substitute_value(self, value: Any, path: tuple, what: str) -> Any:
+        if isinstance(value, list):
+            new = [self.substitute_value(v, path + (i,), what) for i, v in enumerate(value)]
+            return new if any(a is not b for a, b in zip(new, value)) else value
+        if not isinstance(value, str) or "${" not in value:
+            return value
+
+        def replace(m: re.Match) -> str:
+            if m.group(1):  # $${...} is a literal ${...}
+                return m.group(0)[1:]
+            name = m.group(2)
+            if not _VAR_NAME.match(name):
+                self.report_var(path, m.start(), f"{what}: '${{{name}}}' is not a variable name (write $${{ for a literal ${{)")
+                self.unset.add(path)
+                return ""
+            if name not in self.env:
+                self.report_var(path, m.start(), f"{what}: environment variable {name} is not set ({_loc_name(path[2:])})")
+                self.unset.add(path)
+                return ""
+            return self.env[name]
+
+        return _VAR.sub(replace, value)
+
+    def report_var(self, path: tuple, offset: int, message: str) -> None:
+        node = self.where.values.get(path)
+        position = _scalar_position(node, self.lines, offset) if isinstance(node, yaml.ScalarNode) else None
+        if position is None:
+            self.report_at(node, message)
+        else:
+            self.report(*position, message)
+
+    def validate(
+        self, model: type[BaseModel], item: dict, path: tuple, what: str, skip: set[tuple] = frozenset()
+    ) -> BaseModel | None:
+        """The validated model, or None after reporting every validation error at its place.
+
+        Errors at a path in ``skip`` (a value whose ``${VAR}`` was missing, already reported) are
+        left out: they would only repeat the cause.
+        """
+        try:
+            return model.model_validate(item)
+        except ValidationError as exc:
+            errors = exc.errors(include_url=False)
+        locs = [tuple(e["loc"]) for e in errors]
+        for err in errors:
+            loc = tuple(err["loc"])
+            # "at least 1 item" after every item failed is noise next to the items' own errors.
+            if err["type"] == "too_short" and any(other[: len(loc)] == loc and other != loc for other in locs):
+                continue
+            if any((path + loc)[: len(p)] == p or p[: len(path + loc)] == path + loc for p in skip):
+                continue
+            message, key = _message(err, what, model)
+            secret = bool(loc) and loc[0] == "secret"
+            self.report_at(self.node_for(path + loc, key=key), message, secret=secret)
+        return None
+
+    def check_query(self, query: Any, path: tuple, what: str) -> Node | None:
+        """The parsed query, or None (a query error is reported at the offending character)."""
+        if not isinstance(query, str):
+            return None  # missing or not a string: the model validation reports it
+        try:
+            return parse_query(query)
+        except QuerySyntaxError as exc:
+            node = self.where.values[path + ("query",)]
+            position = _scalar_position(node, self.lines, exc.offset)
+            if position is not None:
+                self.report(*position, f"{what}: query: {exc.message}")
+            else:
+                line = node.start_mark.line + 1
+                self.report(line, exc.column, f"{what}: query (column {exc.column} of the query): {exc.message}", exc.excerpt())
+            return None
+
+    def check_notify(self, notify: Any, path: tuple, what: str, sub_ids: dict[str, int]) -> bool:
+        """Whether every ``notify`` entry names a subscriber once; reports the others."""
+        if not isinstance(notify, list):
+            return True  # absent, or not a list: the model validation reports the latter
+        ok = True
+        seen: set[str] = set()
+        for i, name in enumerate(notify):
+            if not isinstance(name, str):
+                continue
+            node = self.where.values[path + ("notify", i)]
+            if name in seen:
+                self.report_at(node, f"{what}: notify lists {name!r} twice")
+                ok = False
+            elif name not in sub_ids:
+                known = ", ".join(sorted(sub_ids)) or "none defined"
+                self.report_at(node, f"{what}: notify: unknown subscriber {name!r} (known: {known})")
+                ok = False
+            seen.add(name)
+        return ok
+
+    def rule_set(self, subscribers: dict[str, Subscriber], rules: list[CompiledRule]) -> RuleSet:
+        return RuleSet(tuple(rules), subscribers, _version(subscribers.values(), rules), self.filename)
+
+
+def _message(err: dict, what: str, model: type[BaseModel]) -> tuple[str, bool]:
+    """A message for one pydantic error (never its input value), and whether it is about a key."""
+    loc = tuple(err["loc"])
+    name = _loc_name(loc)
+    kind = err["type"]
+    if kind == "extra_forbidden":
+        allowed = list(model.model_fields)
+        close = difflib.get_close_matches(name, allowed, n=1)
+        hint = f"did you mean {close[0]!r}? " if close else ""
+        return f"{what}: unknown key {name!r} ({hint}allowed: {', '.join(allowed)})", True
+    if kind == "missing":
+        return f"{what}: missing required key {name!r}", False
+    if kind in ("string_type", "string_sub_type"):
+        return f"{what}: {name} must be a string (quote it)", False
+    if kind in ("tuple_type", "list_type"):
+        return f"{what}: {name} must be a list, e.g. [a, b]", False
+    msg = err["msg"]
+    if msg.startswith("Value error, "):
+        msg = msg[len("Value error, ") :]
+    return f"{what}: {name}: {msg}", False
+
+
+def _loc_name(loc: tuple) -> str:
+    """``('secret', 1)`` -> ``secret[1]``."""
+    return "".join(f"[{p}]" if isinstance(p, int) else (f".{p}" if i else str(p)) for i, p in enumerate(loc))
+
+
+def _version(subscribers: Iterable[Subscriber], rules: Iterable[CompiledRule]) -> str:
+    """Short sha256 of the canonical content (secrets enter only as their own sha256)."""
+    canonical = {
+        "subscribers": [
+            {
+                "id": s.id,
+                "url": s.url,
+                "secret": [hashlib.sha256(v.encode()).hexdigest() for v in s.secret_values()],
+                "description": s.description,
+            }
+            for s in subscribers
+        ],
+        "rules": [
+            {"id": r.id, "query": r.query, "notify": list(r.notify), "description": r.description} for r in rules
+        ],
+    }
+    encoded = json.dumps(canonical, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(encoded.encode()).hexdigest()[:12]
