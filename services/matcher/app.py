@@ -103,17 +103,32 @@ class MatcherState:
 
 
 class PublisherService(Service):
-    """Runs a ``KafkaPublisher`` inside the faust worker: started before the app, stopped after it."""
+    """Runs a publisher inside the faust worker: started before the app, stopped after it.
 
-    def __init__(self, publisher: Publisher, **kwargs) -> None:
-        self.publisher = publisher
+    The publisher is made by ``factory`` in ``on_start``, because aiokafka clients must be
+    created on the running event loop.
+    """
+
+    def __init__(self, factory: Callable[[], Publisher], **kwargs) -> None:
+        self._factory = factory
+        self._publisher: Publisher | None = None
         super().__init__(**kwargs)
 
+    @property
+    def publisher(self) -> Publisher:
+        """The started publisher; only valid between start and stop."""
+        if self._publisher is None:
+            raise RuntimeError("the publisher service is not started")
+        return self._publisher
+
     async def on_start(self) -> None:
-        await self.publisher.start()
+        publisher = self._factory()
+        await publisher.start()
+        self._publisher = publisher
 
     async def on_stop(self) -> None:
-        await self.publisher.stop()
+        if self._publisher is not None:
+            await self._publisher.stop()
 
 
 def broker_urls(bootstrap: str) -> list[str]:
@@ -121,7 +136,12 @@ def broker_urls(bootstrap: str) -> list[str]:
     return [f"kafka://{host.strip()}" for host in bootstrap.split(",") if host.strip()]
 
 
-def build_app(settings: Settings, state: MatcherState, publisher: Publisher, *, port: int) -> faust.App:
+def faust_datadir(settings: Settings) -> Path:
+    """faust's working directory of this app (it must exist before the worker starts)."""
+    return Path(settings.home) / "faust" / settings.group("matcher")
+
+
+def build_app(settings: Settings, state: MatcherState, publishing: PublisherService, *, port: int) -> faust.App:
     """The faust app of the matcher: configuration, the agent and the web pages."""
     app_id = settings.group("matcher")
     app = faust.App(
@@ -138,7 +158,11 @@ def build_app(settings: Settings, state: MatcherState, publisher: Publisher, *, 
         # are matched, not skipped.
         consumer_auto_offset_reset="earliest",
         broker_client_id=f"newsalert-{app_id}",
-        datadir=str(Path(settings.home) / "faust" / app_id),
+        broker_commit_interval=settings.matcher_commit_interval,
+        # A dead worker's partitions move after this long (faust's 60 s default is too slow).
+        broker_session_timeout=settings.consumer_session_timeout,
+        broker_heartbeat_interval=min(3.0, settings.consumer_session_timeout / 3),
+        datadir=str(faust_datadir(settings)),
         web_enabled=True,
         web_bind="127.0.0.1",
         web_host="127.0.0.1",
@@ -157,7 +181,7 @@ def build_app(settings: Settings, state: MatcherState, publisher: Publisher, *, 
         manual = stream.noack()
         async for event in manual.events():
             try:
-                done = await handle_event(event, state, publisher, stopping=lambda: app.should_stop)
+                done = await handle_event(event, state, publishing.publisher, stopping=lambda: app.should_stop)
             except Exception as exc:
                 # A bug in our own publish path (process() itself never raises): crash the
                 # worker loudly; the event is not acked, so it is consumed again after restart.

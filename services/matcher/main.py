@@ -28,7 +28,7 @@ from newsalert.config import Settings, get_settings
 from newsalert.domain.matching import Engine
 from newsalert.domain.rulefile import RuleFileError, RuleSet, load_rule_file
 from newsalert.errors import SetupError, TransientError
-from services.matcher.app import MatcherState, PublisherService, build_app
+from services.matcher.app import MatcherState, PublisherService, build_app, faust_datadir
 from services.matcher.processing import ArticleMatcher
 
 log = logging.getLogger(__name__)
@@ -51,12 +51,13 @@ def run(rules_path: Path, port: int) -> None:
     except (TransientError, SetupError) as exc:
         print(f"newsalert matcher: {exc}", file=sys.stderr)
         raise SystemExit(EXIT_NO_BROKER) from None
+    faust_datadir(settings).mkdir(parents=True, exist_ok=True)
     state = MatcherState(matcher=matcher, rules_loaded=len(ruleset.rules))
-    publisher = KafkaPublisher(settings, client_id=f"newsalert-{settings.group('matcher')}")
-    app = build_app(settings, state, publisher, port=port)
+    publishing = PublisherService(lambda: KafkaPublisher(settings, client_id=f"newsalert-{settings.group('matcher')}"))
+    app = build_app(settings, state, publishing, port=port)
     worker = faust.Worker(
         app,
-        PublisherService(publisher),  # started before the app, stopped after it (reverse order)
+        publishing,  # faust starts extra services before the app and stops them after it
         loop=loop,
         loglevel=settings.log_level,
         redirect_stdouts=False,
