@@ -288,10 +288,7 @@ class _Loader:
         try:
             root = yaml.compose(self.text, Loader=_Composer)
         except yaml.MarkedYAMLError as exc:
-            mark = exc.problem_mark or exc.context_mark
-            what = " ".join(str(part) for part in (exc.context, exc.problem) if part)
-            line, column = (mark.line + 1, mark.column + 1) if mark else (1, 1)
-            self.report(line, column, f"invalid YAML: {what}")
+            self.report_yaml_error(exc)
             return None
         except yaml.YAMLError as exc:
             self.report(1, 1, f"invalid YAML: {exc}")
@@ -313,6 +310,18 @@ class _Loader:
         if "rules" not in data:
             self.report(1, 1, "the file has no 'rules:' list")
         return data
+
+    def report_yaml_error(self, exc: yaml.MarkedYAMLError) -> None:
+        """A YAML syntax error at its problem mark, naming where the construct it is in started."""
+        mark = exc.problem_mark or exc.context_mark
+        message = f"invalid YAML: {exc.problem or exc.context}"
+        if exc.context and exc.problem and exc.context_mark is not None:
+            ctx = exc.context_mark
+            message += f" ({exc.context} that starts at line {ctx.line + 1}, column {ctx.column + 1})"
+        line, column = (mark.line + 1, mark.column + 1) if mark else (1, 1)
+        if line > len(self.lines):  # at the end of the file: point just after its last character
+            line, column = len(self.lines), len(self.lines[-1]) + 1
+        self.report(line, column, message)
 
     def section(self, data: dict, name: str) -> list:
         """The list under top-level key ``name`` (null or absent is an empty list)."""
