@@ -391,6 +391,8 @@ class _Parser:
         """``*`` is allowed once, at the very end, right after a letter or digit."""
         if star != len(text) - 1:
             raise self.error(f"wildcard * is only allowed at the end of a {what}", base + star)
+        if star == 0 and base > 0 and self.query[base - 1] == '"':
+            raise self.error('a wildcard on a phrase goes inside the quotes: "ballistic missile*"', base)
         if star == 0 or not text[star - 1].isalnum():
             raise self.error(f"wildcard * must follow at least {MIN_PREFIX} letters or digits", base + star)
 
