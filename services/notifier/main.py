@@ -60,7 +60,7 @@ def load_endpoints_or_exit(rules_path: Path) -> dict[str, Endpoint]:
     except RuleFileError as exc:
         print(f"newsalert notifier: {rules_path} is not a valid rule file:", file=sys.stderr)
         for problem in exc.problems:
-            print(f"  {problem}", file=sys.stderr)
+            print(f"  {problem.render()}", file=sys.stderr)
         raise SystemExit(EXIT_BAD_RULES) from None
     return endpoints_from_subscribers(ruleset.subscribers)
 

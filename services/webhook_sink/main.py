@@ -46,7 +46,7 @@ def load_secrets_or_exit(rules_path: Path) -> dict[str, Sequence[Secret]]:
     except RuleFileError as exc:
         print(f"newsalert webhook-sink: {rules_path} is not a valid rule file:", file=sys.stderr)
         for problem in exc.problems:
-            print(f"  {problem}", file=sys.stderr)
+            print(f"  {problem.render()}", file=sys.stderr)
         raise SystemExit(EXIT_BAD_RULES) from None
     return {sid: endpoint.secrets for sid, endpoint in endpoints_from_subscribers(ruleset.subscribers).items()}
 

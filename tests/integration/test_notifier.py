@@ -37,7 +37,7 @@ pytestmark = [pytest.mark.kafka, pytest.mark.timeout(180)]
 SECRETS = {
     "alice": "whsec_" + base64.b64encode(b"alice's signing key, 32 bytes!!").decode(),
     "bob": "whsec_" + base64.b64encode(b"bob's signing key, also 32 bytes").decode(),
-    "carol": "whsec_" + base64.b64encode(b"carol's key").decode(),
+    "carol": "whsec_" + base64.b64encode(b"carol's key, padded to 32 bytes").decode(),
 }
 
 
