@@ -158,9 +158,9 @@ def _to_data(node: yaml.Node, path: tuple, where: _Located, depth: int = 0) -> A
         for key_node, value_node in node.value:
             if not isinstance(key_node, yaml.ScalarNode):
                 raise _YamlProblem(key_node, "a key must be a plain word, not a list or mapping")
-            key = where.scalars.construct_object(key_node)
-            if key == "<<" and key_node.tag.endswith(":merge"):
+            if key_node.tag.endswith(":merge"):
                 raise _YamlProblem(key_node, "merge keys (<<) are not supported in rule files")
+            key = where.scalars.construct_object(key_node)
             if key in out:
                 first = where.keys[path + (key,)].start_mark.line + 1
                 raise _YamlProblem(key_node, f"duplicate key {key!r} (first at line {first})")
@@ -300,6 +300,9 @@ class _Loader:
             data = _to_data(root, (), self.where)
         except _YamlProblem as exc:
             self.report_at(exc.node, exc.message)
+            return None
+        except yaml.MarkedYAMLError as exc:  # a tag with no safe constructor (!!python/...), a bad date
+            self.report_yaml_error(exc)
             return None
         if not isinstance(data, dict):
             self.report_at(root, "a rule file is a mapping with 'rules:' (and 'subscribers:'), not a list or a value")
