@@ -71,9 +71,9 @@ def load_rules_or_exit(rules_path: Path) -> RuleSet:
     try:
         return load_rule_file(rules_path)
     except RuleFileError as exc:
-        print(f"newsalert matcher: {rules_path} is not a valid rule file:", file=sys.stderr)
+        print(f"newsalert matcher: {rules_path} is not a valid rule file ({len(exc.problems)} problem(s)):", file=sys.stderr)
         for problem in exc.problems:
-            print(f"  {problem}", file=sys.stderr)
+            print(problem.render(), file=sys.stderr)
         raise SystemExit(EXIT_BAD_RULES) from None
 
 
