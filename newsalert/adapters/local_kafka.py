@@ -472,9 +472,10 @@ def start(cfg: BrokerConfig, purpose: str = "cli") -> StartResult:
         jar_seconds = ensure_jars(cfg)
         _prepare_files(cfg)
         _format_storage(cfg, java)
+        log_start = _log_size(cfg)
         begun = time.monotonic()
         proc = _launch(cfg, java)
-        _wait_ready(cfg, proc, begun)
+        _wait_ready(cfg, proc, begun, log_start)
         seconds = time.monotonic() - begun
         _write_state(cfg, BrokerState(proc.pid, cfg.port, cfg.controller_port, cfg.version, time.time(), seconds, purpose))
         return StartResult(cfg.bootstrap, proc.pid, cfg.version, False, seconds, jar_seconds, cfg.log_file)
@@ -545,7 +546,8 @@ def _launch(cfg: BrokerConfig, java: str) -> subprocess.Popen:
     return proc
 
 
-def _wait_ready(cfg: BrokerConfig, proc: subprocess.Popen | psutil.Process, begun: float) -> None:
+def _wait_ready(cfg: BrokerConfig, proc: subprocess.Popen | psutil.Process, begun: float,
+                log_start: int = 0) -> None:
     """Wait until the broker lists itself in a metadata answer; SetupError with the log tail if
     it exits first or does not answer within the start timeout (then it is stopped)."""
     deadline = begun + cfg.start_timeout
@@ -555,13 +557,13 @@ def _wait_ready(cfg: BrokerConfig, proc: subprocess.Popen | psutil.Process, begu
             return
         if not _alive(proc):
             raise SetupError(
-                f"the Kafka broker (pid {proc.pid}) exited during start; last lines of its logs:\n{log_tail(cfg)}"
+                f"the Kafka broker (pid {proc.pid}) exited during start; what it logged:\n{log_tail(cfg, since=log_start)}"
             )
         if time.monotonic() > deadline:
             _terminate(proc, STOP_TIMEOUT_S)
             raise SetupError(
                 f"the Kafka broker did not answer on {cfg.bootstrap} within {cfg.start_timeout:.0f} s and was "
-                f"stopped; last lines of its logs:\n{log_tail(cfg)}"
+                f"stopped; what it logged:\n{log_tail(cfg, since=log_start)}"
             )
         time.sleep(0.2)
 
@@ -647,17 +649,50 @@ def status(cfg: BrokerConfig) -> Status:
     return Status("stopped", None, f"not running: nothing answers on {cfg.bootstrap}")
 
 
-def log_tail(cfg: BrokerConfig, lines: int = 40) -> str:
-    """The last lines of the broker's log and of the JVM's own output."""
+def log_tail(cfg: BrokerConfig, lines: int = 25, since: int = 0) -> str:
+    """The ERROR/FATAL lines the broker logged after byte ``since`` of its log (the cause of a
+    failed start sits there, far above the shutdown noise), then the last lines of its log and
+    of the JVM's own output."""
     parts = []
+    errors = _error_lines(cfg.log_file, since)
+    if errors:
+        parts.append(f"--- errors in {cfg.log_file} ---\n" + "\n".join(errors))
     for path in (cfg.log_file, cfg.stdout_file):
         if path.is_file():
             with open(path, "rb") as handle:
                 handle.seek(0, os.SEEK_END)
                 handle.seek(max(0, handle.tell() - 64 * 1024))
                 text = handle.read().decode(errors="replace")
-            parts.append(f"--- {path} ---\n{_tail_text(text, lines)}")
+            if text.strip():
+                parts.append(f"--- {path} ---\n{_tail_text(text, lines)}")
     return "\n".join(parts) or f"(no log written under {cfg.log_dir})"
+
+
+def _error_lines(path: Path, since: int, limit: int = 12) -> list[str]:
+    """ERROR and FATAL records from byte ``since`` on, each with the exception line after it."""
+    if not path.is_file():
+        return []
+    with open(path, "rb") as handle:
+        if since <= path.stat().st_size:
+            handle.seek(since)
+        text = handle.read(4 * 1024 * 1024).decode(errors="replace")
+    found: list[str] = []
+    lines = text.splitlines()
+    for i, line in enumerate(lines):
+        if re.search(r"\] (ERROR|FATAL) ", line):
+            found.append(line[:500])
+            if i + 1 < len(lines) and not lines[i + 1].startswith("["):
+                found.append(lines[i + 1][:500])
+        if len(found) >= limit:
+            break
+    return found
+
+
+def _log_size(cfg: BrokerConfig) -> int:
+    try:
+        return cfg.log_file.stat().st_size
+    except FileNotFoundError:
+        return 0
 
 
 def _tail_text(text: str, lines: int) -> str:
