@@ -13,7 +13,9 @@ Flow of one record from ``matches``:
 4. settled when delivered or given up (logged), which may advance the partition's commit point.
 
 Commits run every ``notifier_commit_interval`` seconds and on revocation and shutdown; they
-never pass an unsettled record (at least once). Fetching pauses while more than
+never pass an unsettled record (at least once). On shutdown each lane finishes the alert in hand
+(an alert waiting for a retry is left), the settled prefix is committed, and what was fetched but
+not delivered is redelivered by the next owner of the partition. Fetching pauses while more than
 ``notifier_max_pending`` records are unsettled, so memory stays bounded behind a slow subscriber.
 """
 
@@ -227,7 +229,8 @@ class Notifier:
     async def _drain_lane(self, subscriber: str, lane: _Lane) -> None:
         """Deliver the lane's alerts in order until its queue is empty, then end."""
         try:
-            while lane.queue:
+            # On shutdown a lane finishes the alert in hand and leaves the rest for after restart.
+            while lane.queue and not self._stopping.is_set():
                 work = lane.queue[0]
                 if self._tracker.is_live(work.ticket):
                     report = await self._sender.deliver(work.alert, work.endpoint, self._stopping)
@@ -269,9 +272,10 @@ class Notifier:
                 return
             await asyncio.sleep(0.05)
         if partitions is None:
-            for lane in list(self._lanes.values()):
-                if lane.task is not None:
-                    lane.task.cancel()
+            tasks = [lane.task for lane in self._lanes.values() if lane.task is not None]
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
             log.warning("stopped with %d alert(s) unsettled: they are delivered again after restart", self._tracker.pending())
 
     # -- commits ---------------------------------------------------------------------------------
@@ -295,7 +299,8 @@ class Notifier:
         """Before giving partitions away: let their in-flight alerts settle briefly, commit, forget."""
         if not revoked:
             return
-        await self._drain(min(self._settings.shutdown_grace, 10.0), set(revoked))
+        if not self._stopping.is_set():  # when stopping, the lanes are already done
+            await self._drain(min(self._settings.shutdown_grace, 10.0), set(revoked))
         await self._commit(set(revoked))
         self._tracker.drop(revoked)
         log.info("partitions revoked: %s", sorted(f"{tp.topic}[{tp.partition}]" for tp in revoked))

@@ -253,7 +253,44 @@ async def test_given_up_alert_is_settled_and_committed(settings: Settings, recei
     assert len(receiver.hits) == before
 
 
+async def test_graceful_stop_finishes_in_flight_commits_and_loses_nothing(settings: Settings, receiver: Receiver) -> None:
+    await ensure_topics(settings)
+    receiver.delay = 0.3
+    alerts = [make_alert(i, "alice") for i in range(20)]
+    await publish(settings, [(b"alice", a.to_json()) for a in alerts])
+    async with running_notifier(settings, endpoints_for(receiver, "alice")):
+        while len(receiver.hits) < 3:
+            await asyncio.sleep(0.02)
+        stop_started = time.monotonic()
+    stop_took = time.monotonic() - stop_started
+    first_run = len(receiver.delivered_ids())
+    assert first_run < len(alerts), "everything was delivered before the stop: the test would prove nothing"
+    assert stop_took < 5, f"stopping took {stop_took:.1f} s: it did more than finish the alert in hand"
+    receiver.delay = 0
+    async with running_notifier(settings, endpoints_for(receiver, "alice")):
+        missing = await receiver.wait_for({a.webhook_id for a in alerts}, timeout=60)
+    assert not missing
+    # The in-flight alert was finished and committed before the stop: nothing comes twice.
+    assert max(receiver.delivered_ids().values()) == 1
+    assert [h.headers["webhook-id"] for h in receiver.delivered()] == [a.webhook_id for a in alerts]
+
+
 # --- crash: kill -9 in the middle of a stream, then restart -----------------------------------
+
+
+async def ready(url: str, timeout: float) -> bool:
+    """Poll ``url`` until it answers 200 with ``ready: true``."""
+    import aiohttp
+
+    deadline = time.monotonic() + timeout
+    async with aiohttp.ClientSession() as session:
+        while time.monotonic() < deadline:
+            with contextlib.suppress(aiohttp.ClientError):
+                async with session.get(url) as response:
+                    if response.status == 200 and (await response.json())["ready"]:
+                        return True
+            await asyncio.sleep(0.1)
+    return False
 
 
 def write_rules(path: Path, receiver: Receiver) -> Path:
@@ -301,11 +338,14 @@ async def test_kill_9_mid_stream_then_restart_delivers_every_alert_at_least_once
 
         second = start(2)
         try:
+            assert await ready(second.health_url.replace("/healthz", "/readyz"), timeout=60), second.log_tail()
             missing = await receiver.wait_for(expected, timeout=90)
         finally:
-            assert second.stop() == 0, second.log_tail()
+            assert second.stop() == 0, second.log_tail()  # SIGTERM: a clean, committed exit
     finally:
         first.stop()
+    logs = first.log_path.read_text() + second.log_path.read_text()
+    assert not any(secret.removeprefix("whsec_") in logs for secret in SECRETS.values())
 
     counts = receiver.delivered_ids()
     assert not missing, f"{len(missing)} alerts never arrived after the restart"
