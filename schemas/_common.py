@@ -32,6 +32,13 @@ def _no_control_chars(value: str) -> str:
     return value
 
 
+def _not_blank(value: str) -> str:
+    """Refuse a value made only of whitespace."""
+    if not value.strip():
+        raise ValueError("must not be blank")
+    return value
+
+
 def _as_utc(value: datetime) -> datetime:
     """Timestamps on the wire are UTC; a naive timestamp is taken to be UTC already."""
     if value.tzinfo is None:
@@ -39,8 +46,10 @@ def _as_utc(value: datetime) -> datetime:
     return value.astimezone(timezone.utc)
 
 
-Identifier = Annotated[str, Field(min_length=1, max_length=ID_MAX), AfterValidator(_no_control_chars)]
-"""A non-empty id of at most ``ID_MAX`` characters without control characters."""
+Identifier = Annotated[
+    str, Field(min_length=1, max_length=ID_MAX), AfterValidator(_not_blank), AfterValidator(_no_control_chars)
+]
+"""A non-blank id of at most ``ID_MAX`` characters without control characters."""
 
 UtcDatetime = Annotated[datetime, AfterValidator(_as_utc)]
 """An ISO-8601 timestamp, normalised to UTC (a naive one is read as UTC)."""

@@ -49,7 +49,7 @@ def test_article_only_id_required_and_optional_fields_may_be_null():
     assert article.metadata == {}
 
 
-@pytest.mark.parametrize("record", [{}, {"id": None}, {"id": ""}, {"title": "no id"}])
+@pytest.mark.parametrize("record", [{}, {"id": None}, {"id": ""}, {"id": "   "}, {"id": 42}, {"title": "no id"}])
 def test_article_id_is_required_and_non_empty(record):
     with pytest.raises(ValidationError) as info:
         Article.model_validate(record)
