@@ -227,3 +227,12 @@ def test_stream_briefs_match_as_designed(article_id, matching, not_matching):
     found = _matches_by_article()[article_id]
     assert matching <= found, f"{article_id}: expected {matching}, got {found}"
     assert not (not_matching & found), f"{article_id}: unexpected {not_matching & found}"
+
+
+@pytest.mark.parametrize("path", [RULES, REPO / "deploy" / "compose" / "rules.yaml"])
+def test_rule_files_load_without_any_environment(path):
+    from newsalert.domain.rulefile import load_rule_file
+
+    ruleset = load_rule_file(path, env={})
+    assert [r.id for r in ruleset.rules][0] == "nk-missiles"
+    assert len(ruleset.rules) == len(_rule_file()["rules"])
