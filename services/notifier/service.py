@@ -42,6 +42,7 @@ from services.notifier.sender import DeliveryReport, WebhookSender
 log = logging.getLogger(__name__)
 
 _FETCH_TIMEOUT_MS = 200
+_MAX_FETCH = 500  # records per fetch at most
 _DEAD_LETTER_BACKOFF_S = (0.5, 1, 2, 5)
 
 
@@ -139,8 +140,8 @@ class Notifier:
     async def _loop(self) -> None:
         next_commit = asyncio.get_running_loop().time() + self._settings.notifier_commit_interval
         while not self._stopping.is_set():
-            self._apply_backpressure()
-            batches = await self._consumer.getmany(timeout_ms=_FETCH_TIMEOUT_MS, max_records=500)
+            room = self._apply_backpressure()
+            batches = await self._consumer.getmany(timeout_ms=_FETCH_TIMEOUT_MS, max_records=room)
             for tp, records in batches.items():
                 for record in records:
                     await self._accept(tp, record)
@@ -149,8 +150,9 @@ class Notifier:
                 await self._commit()
                 next_commit = now + self._settings.notifier_commit_interval
 
-    def _apply_backpressure(self) -> None:
-        """Pause fetching above ``notifier_max_pending`` unsettled records, resume below half.
+    def _apply_backpressure(self) -> int:
+        """Pause fetching at ``notifier_max_pending`` unsettled records, resume below half;
+        return how many records the next fetch may take (so the bound holds exactly).
 
         Paused partitions keep the consumer polling, so it stays in the group meanwhile.
         """
@@ -164,6 +166,7 @@ class Notifier:
         elif self._paused and pending < limit // 2 + 1:
             self._consumer.resume(*assigned)
             self._paused = False
+        return max(1, min(_MAX_FETCH, limit - pending))
 
     # -- one record ------------------------------------------------------------------------------
     async def _accept(self, tp: TopicPartition, record) -> None:

@@ -275,6 +275,26 @@ async def test_graceful_stop_finishes_in_flight_commits_and_loses_nothing(settin
     assert [h.headers["webhook-id"] for h in receiver.delivered()] == [a.webhook_id for a in alerts]
 
 
+async def test_second_notifier_joining_mid_stream_rebalances_without_losing_alerts(settings: Settings, receiver: Receiver) -> None:
+    settings = settings.model_copy(update={"notifier_max_pending": 10})  # the first cannot take all at once
+    await ensure_topics(settings)
+    receiver.delay = 0.05
+    names = ("alice", "bob", "carol")
+    alerts = [make_alert(i, names[i % 3]) for i in range(150)]
+    await publish(settings, [(a.subscriber.encode(), a.to_json()) for a in alerts])
+    endpoints = endpoints_for(receiver, *names)
+    async with running_notifier(settings, endpoints) as first:
+        while len(receiver.hits) < 20:
+            await asyncio.sleep(0.02)
+        async with running_notifier(settings, endpoints) as second:
+            missing = await receiver.wait_for({a.webhook_id for a in alerts}, timeout=90)
+            both = first.notifier.stats.fetched, second.notifier.stats.fetched
+    assert not missing
+    assert both[1] > 0, "the second notifier never got a partition: no rebalance was exercised"
+    assert set(receiver.delivered_ids()) == {a.webhook_id for a in alerts}
+    print(f"\nrebalance: fetched {both}, duplicates {sum(n - 1 for n in receiver.delivered_ids().values())}")
+
+
 # --- crash: kill -9 in the middle of a stream, then restart -----------------------------------
 
 
