@@ -523,7 +523,12 @@ def _java_base(cfg: BrokerConfig, java: str) -> list[str]:
 
 
 def _format_storage(cfg: BrokerConfig, java: str) -> None:
-    """``StorageTool format --ignore-formatted``: formats a new data dir, leaves a formatted one."""
+    """``StorageTool format --ignore-formatted``: formats a new data dir, leaves a formatted one.
+
+    A data dir with ``meta.properties`` is already formatted, and the tool would only confirm
+    that after a JVM start of several seconds, so it is not run then."""
+    if (cfg.data_dir / "meta.properties").is_file():
+        return
     cmd = _java_base(cfg, java) + ["kafka.tools.StorageTool", "format", "-t", _cluster_id(cfg),
                                    "-c", str(cfg.properties_file), "--ignore-formatted"]
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
