@@ -61,6 +61,7 @@ _Composer = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _VAR = re.compile(r"\$(\$?)\{([^}]*)\}")
 _VAR_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*$")
 _MAX_YAML_DEPTH = 64
+_STR_TAG = "tag:yaml.org,2002:str"
 _TOP_KEYS = tuple(RuleFile.model_fields)
 
 
@@ -160,7 +161,7 @@ def _to_data(node: yaml.Node, path: tuple, where: _Located, depth: int = 0) -> A
                 raise _YamlProblem(key_node, "a key must be a plain word, not a list or mapping")
             if key_node.tag.endswith(":merge"):
                 raise _YamlProblem(key_node, "merge keys (<<) are not supported in rule files")
-            key = where.scalars.construct_object(key_node)
+            key = _scalar(key_node, where)
             if key in out:
                 first = where.keys[path + (key,)].start_mark.line + 1
                 raise _YamlProblem(key_node, f"duplicate key {key!r} (first at line {first})")
@@ -169,6 +170,13 @@ def _to_data(node: yaml.Node, path: tuple, where: _Located, depth: int = 0) -> A
         return out
     if isinstance(node, yaml.SequenceNode):
         return [_to_data(item, path + (i,), where, depth + 1) for i, item in enumerate(node.value)]
+    return _scalar(node, where)
+
+
+def _scalar(node: yaml.Node, where: _Located) -> Any:
+    """The Python value of a scalar node (str, int, bool, None, ...), resolved as safe YAML does."""
+    if node.tag == _STR_TAG:  # almost every scalar: skip the constructor's bookkeeping
+        return node.value
     return where.scalars.construct_object(node)
 
 
