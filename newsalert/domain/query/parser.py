@@ -429,14 +429,12 @@ def _flatten(kind: type, items: list[Node]) -> tuple[Node, ...]:
 
 
 def _positive(node: Node) -> bool:
-    """Whether ``node`` can only match an article that contains at least one of its terms."""
-    if isinstance(node, Not):
-        return False
-    if isinstance(node, And):
-        return any(_positive(c) for c in node.children)
-    if isinstance(node, Or):
-        return all(_positive(c) for c in node.children)
-    return True
+    """Whether ``node`` can only match an article that contains at least one of its terms.
+
+    Only a ``Not`` fails: every ``Or`` the parser builds has positive branches and every ``And`` a
+    positive child (both are checked when they are built), and terms and NEARs are positive.
+    """
+    return not isinstance(node, Not)
 
 
 def _near_terms(node: Node) -> list[Term]:
