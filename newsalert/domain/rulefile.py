@@ -254,7 +254,7 @@ class _Loader:
     # --- reporting ----------------------------------------------------------------------------
     def file_excerpt(self, line: int, column: int, secret: bool = False) -> str:
         """The (redacted) file line and a caret under ``column``; nothing for a secret's line."""
-        if secret or not 1 <= line <= len(self.lines):
+        if secret or not 1 <= line <= len(self.lines) or not self.lines[line - 1].strip():
             return ""
         shown = redact(self.lines[line - 1]).replace("\t", " ")
         return f"{shown}\n{' ' * (min(column, len(shown) + 1) - 1)}^"
