@@ -192,6 +192,11 @@ def build_app(settings: Settings, state: MatcherState, publishing: PublisherServ
                 return  # stopping while the broker is unavailable: leave the event unacked
             await manual.ack(event)
 
+    @app.task
+    async def _announce() -> None:
+        # Logged from inside the worker: its logging is configured only once it starts.
+        log.info("matching with %d rule(s), rule-set version %s", state.rules_loaded, state.matcher.ruleset_version)
+
     @app.on_partitions_assigned.connect
     async def _assigned(sender: faust.App, assigned: set, **kwargs) -> None:
         # Joined the group (possibly with no partitions, when workers outnumber them): ready.

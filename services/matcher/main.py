@@ -16,7 +16,6 @@ group ``settings.group("matcher")``.
 from __future__ import annotations
 
 import asyncio
-import logging
 import sys
 from pathlib import Path
 
@@ -30,8 +29,6 @@ from newsalert.domain.rulefile import RuleFileError, RuleSet, load_rule_file
 from newsalert.errors import SetupError, TransientError
 from services.matcher.app import MatcherState, PublisherService, build_app, faust_datadir
 from services.matcher.processing import ArticleMatcher
-
-log = logging.getLogger(__name__)
 
 EXIT_BAD_RULES = 1
 EXIT_NO_BROKER = 2
@@ -53,7 +50,9 @@ def run(rules_path: Path, port: int) -> None:
         raise SystemExit(EXIT_NO_BROKER) from None
     faust_datadir(settings).mkdir(parents=True, exist_ok=True)
     state = MatcherState(matcher=matcher, rules_loaded=len(ruleset.rules))
-    publishing = PublisherService(lambda: KafkaPublisher(settings, client_id=f"newsalert-{settings.group('matcher')}"))
+    # linger_ms=0: the agent waits for each article's acknowledgements before the next article,
+    # so lingering would add its full delay to every article and batch nothing.
+    publishing = PublisherService(lambda: KafkaPublisher(settings, client_id=f"newsalert-{settings.group('matcher')}", linger_ms=0))
     app = build_app(settings, state, publishing, port=port)
     worker = faust.Worker(
         app,
@@ -62,7 +61,6 @@ def run(rules_path: Path, port: int) -> None:
         loglevel=settings.log_level,
         redirect_stdouts=False,
     )
-    log.info("matcher: %d rules (version %s) from %s", len(ruleset.rules), ruleset.version, rules_path)
     worker.execute_from_commandline()
 
 

@@ -28,8 +28,9 @@ from typing import Protocol
 
 from newsalert.adapters.broker import Record
 from newsalert.domain.articles import FieldProblem, InvalidArticle, parse_article
+from newsalert.domain.delivery.ids import webhook_id
 from newsalert.domain.matching import Document, RuleMatch, prepare
-from schemas import HIGHLIGHTS_MAX, Alert, Article, Highlight, RejectedRecord
+from schemas import HIGHLIGHTS_MAX, Alert, Article, ArticleSummary, Highlight, RejectedRecord, RuleRef
 from schemas._common import truncate, utc_now
 from schemas.alert import HIGHLIGHT_TEXT_MAX
 from schemas.rejected import REASON_MAX
@@ -118,6 +119,7 @@ class ArticleMatcher:
         """One alert per (matching rule, subscriber notified by it), in rule-file order."""
         doc = prepare(article.title, article.body, article.source)
         matched_at = self._clock()
+        summary: ArticleSummary | None = None  # built once per article, only if something matches
         alerts: list[Alert] = []
         for match in self.engine.match(doc):
             rule = self.rules[match.rule_id]
@@ -126,12 +128,15 @@ class ArticleMatcher:
                 # `newsalert match` only): nothing to deliver.
                 log.debug("rule %r matched article %r but notifies nobody", rule.id, article.id)
                 continue
+            summary = summary or ArticleSummary.of(article)
+            ref = RuleRef(id=rule.id, query=rule.query)
             highlights = wire_highlights(match)
             for subscriber in rule.notify:
                 alerts.append(
-                    Alert.create(
-                        article, rule.id, rule.query, subscriber, highlights,
-                        ruleset_version=self.ruleset_version, matched_at=matched_at, ingested_at=ingested_at,
+                    Alert(
+                        webhook_id=webhook_id(article.id, rule.id, subscriber),
+                        article=summary, rule=ref, subscriber=subscriber, highlights=highlights,
+                        matched_at=matched_at, ruleset_version=self.ruleset_version, ingested_at=ingested_at,
                     )
                 )
         return alerts
