@@ -12,7 +12,9 @@ is shortened on purpose), and production code has no fault-injection hook.
 from __future__ import annotations
 
 import json
+import os
 import signal
+import subprocess
 import time
 import urllib.request
 from collections import Counter
@@ -218,3 +220,33 @@ async def test_restart_mid_stream_loses_nothing(kafka_settings: Settings, matche
     assert set(per_article) == {a["id"] for a in arts}
     # At-least-once with a bounded redo: at most what was in flight since the last commit.
     assert duplicates <= first_batch
+
+
+def run_matcher_cli(rules: Path, bootstrap: str, timeout: float = 60) -> subprocess.CompletedProcess:
+    env = {**os.environ, "NEWSALERT_KAFKA_BOOTSTRAP": bootstrap, "NEWSALERT_TOPIC_PREFIX": "never-used-"}
+    return subprocess.run(
+        [newsalert_executable(), "serve", "matcher", "--rules", str(rules), "--port", str(free_port())],
+        env=env, capture_output=True, text=True, timeout=timeout, cwd=REPO,
+    )
+
+
+def test_broken_rule_file_exits_1_with_located_errors_before_connecting(tmp_path: Path):
+    rules = tmp_path / "rules.yaml"
+    rules.write_text(RULES_YAML.replace("query: Paris", "query: 'Paris AND'").replace("[europe]", "[europe, nobody]"))
+    # An address nothing listens on: exit status 1 (not 2, "broker unreachable") proves the
+    # rules were checked before any connection was attempted.
+    result = run_matcher_cli(rules, bootstrap=f"127.0.0.1:{free_port()}")
+    assert result.returncode == 1, result.stderr
+    lines = rules.read_text().splitlines()
+    query_line = lines.index("    query: 'Paris AND'") + 1
+    notify_line = lines.index("    notify: [europe, nobody]") + 1
+    assert f"{rules}:{query_line}:" in result.stderr and "AND needs a term after it" in result.stderr
+    assert f"{rules}:{notify_line}:" in result.stderr and "unknown subscriber 'nobody'" in result.stderr
+    assert "2 problem(s)" in result.stderr
+
+
+def test_unreachable_broker_exits_2_with_the_address(rules_file: Path):
+    address = f"127.0.0.1:{free_port()}"
+    result = run_matcher_cli(rules_file, bootstrap=address)
+    assert result.returncode == 2, result.stderr
+    assert f"Kafka at {address} is not reachable" in result.stderr
