@@ -473,10 +473,10 @@ class _Loader:
             node = self.where.values[path + ("query",)]
             position = _scalar_position(node, self.lines, exc.offset)
             if position is not None:
-                self.report(*position, f"{what}: query: {exc.message}")
+                self.report(*position, f"{what}: query, column {exc.column} of the query: {exc.message}")
             else:
                 line = node.start_mark.line + 1
-                self.report(line, exc.column, f"{what}: query (column {exc.column} of the query): {exc.message}", exc.excerpt())
+                self.report(line, exc.column, f"{what}: query, column {exc.column} of the query: {exc.message}", exc.excerpt())
             return None
 
     def check_notify(self, notify: Any, path: tuple, what: str, sub_ids: dict[str, int]) -> bool:

@@ -72,7 +72,7 @@ def test_invalid_file_exits_1_and_prints_every_error_located(files):
     located = [line for line in out if re.match(rf"{re.escape(str(bad))}:\d+:\d+: ", line)]
     assert [line.split(": ")[0] for line in located] == [f"{bad}:3:10", f"{bad}:7:41", f"{bad}:8:25"]
     assert "credentials" in located[0]
-    assert "rule 'nk-missiles': query: OR needs a term after it" in located[1]
+    assert "rule 'nk-missiles': query, column 29 of the query: OR needs a term after it" in located[1]
     assert "unknown subscriber 'nobody'" in located[2]
     # the caret excerpt follows each error, with the caret under the column
     query_line = out.index(located[1])

@@ -314,7 +314,7 @@ def test_redact():
 def test_query_error_in_plain_scalar_points_at_the_character():
     p = one_problem("rules:\n  - id: r\n    query: a OR NOT b\n")
     assert (p.line, p.column) == (3, 17)
-    assert p.message.startswith("rule 'r': query: ")
+    assert p.message.startswith("rule 'r': query, column 6 of the query: this side of OR only excludes")
     assert p.excerpt == "    query: a OR NOT b\n                ^"
 
 
