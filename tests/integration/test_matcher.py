@@ -191,7 +191,7 @@ async def test_restart_mid_stream_loses_nothing(kafka_settings: Settings, matche
     graceful SIGTERM only if faust committed every processed offset on the way out).
     """
     await ensure_topics(kafka_settings)
-    total, first_batch = 3000, 1500
+    total, first_batch = 2000, 1000
     arts = [article(f"p-{i:05d}", f"News from Paris #{i}", "Body text " * 50) for i in range(total)]
     await publish(kafka_settings, [as_record(a) for a in arts[:first_batch]])
     first = matcher.start()
