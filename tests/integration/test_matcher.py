@@ -133,7 +133,7 @@ async def test_articles_in_alerts_out(kafka_settings: Settings, matcher: Matcher
     nothing = article("a-none", "Weather", "Sunny.")
     draft_only = article("a-draft", "A missile test elsewhere", "")  # matches only the rule notifying nobody
     await publish(kafka_settings, [as_record(a) for a in (nk, paris, nothing, draft_only)])
-    matcher.start()
+    worker = matcher.start()
 
     records = await read_topic(kafka_settings.kafka_bootstrap, kafka_settings.topic("matches"), expected=3, timeout=60, settle=3)
     alerts = {(r.key.decode(), Alert.model_validate_json(r.value).rule.id, Alert.model_validate_json(r.value).article.id) for r in records}
@@ -154,6 +154,9 @@ async def test_articles_in_alerts_out(kafka_settings: Settings, matcher: Matcher
 
     rejected = await read_topic(kafka_settings.kafka_bootstrap, kafka_settings.topic("articles.rejected"), expected=0, timeout=1, settle=1)
     assert rejected == []
+    health = status(worker)
+    assert (health["ready"], health["consumed"], health["alerts"], health["rejected"]) == (True, 4, 3, 0)
+    assert health["rules"] == 3 and health["ruleset_version"] == asia.ruleset_version
 
 
 async def test_poison_records_are_dead_lettered_and_the_stream_goes_on(kafka_settings: Settings, matcher: Matcher):
@@ -166,7 +169,7 @@ async def test_poison_records_are_dead_lettered_and_the_stream_goes_on(kafka_set
         (key, json.dumps({"title": "an article without id"}).encode()),
         (key, json.dumps(good).encode()),
     ])
-    matcher.start()
+    worker = matcher.start()
 
     dead = await read_topic(kafka_settings.kafka_bootstrap, kafka_settings.topic("articles.rejected"), expected=2, timeout=60)
     matches = await read_topic(kafka_settings.kafka_bootstrap, kafka_settings.topic("matches"), expected=1, timeout=30)
@@ -180,6 +183,8 @@ async def test_poison_records_are_dead_lettered_and_the_stream_goes_on(kafka_set
     assert "not JSON" in not_json.reason and not_json.payload == "{this is not json"
     assert "id: Field required" in no_id.reason and "an article without id" in no_id.payload
     assert [(r.key, Alert.model_validate_json(r.value).article.id) for r in matches] == [(b"europe", "a-after")]
+    health = status(worker)
+    assert (health["consumed"], health["alerts"], health["rejected"]) == (3, 1, 2)
 
 
 @pytest.mark.parametrize("stop_signal", [signal.SIGTERM, signal.SIGKILL], ids=["sigterm", "sigkill"])
