@@ -24,6 +24,7 @@ from aiohttp import web
 
 from newsalert.adapters.broker import KafkaPublisher
 from newsalert.adapters.topics import ensure_topics
+from newsalert.logs import configure_logging
 from newsalert.config import Settings, get_settings
 from newsalert.domain.delivery.retry import RetryPolicy, parse_delays
 from newsalert.errors import RuleFileError, SetupError, TransientError
@@ -40,7 +41,7 @@ EXIT_NO_BROKER = 2
 def run(rules_path: Path, port: int, host: str = "127.0.0.1", settings: Settings | None = None) -> None:
     """Run the notifier in the foreground until SIGTERM/SIGINT; exits non-zero on failure."""
     settings = settings or get_settings()
-    _configure_logging(settings)
+    configure_logging(settings)
     endpoints = load_endpoints_or_exit(rules_path)
     log.info("notifier: %d subscriber(s) from %s", len(endpoints), rules_path)
     process = NotifierProcess(settings, endpoints, host=host, port=port)
@@ -141,23 +142,6 @@ def _json(status: int, body: dict) -> web.Response:
     return web.Response(status=status, text=json.dumps(body), content_type="application/json")
 
 
-def _configure_logging(settings: Settings) -> None:
-    """Log to stderr at the configured level, as text or one JSON object per line."""
-    handler = logging.StreamHandler(sys.stderr)
-    if settings.log_format == "json":
-        handler.setFormatter(_JsonLines())
-    else:
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    logging.basicConfig(level=settings.log_level.upper(), handlers=[handler], force=True)
-    # aiokafka reports every refused connection while the broker is away; our own lines suffice.
-    if settings.log_level.upper() != "DEBUG":
-        logging.getLogger("aiokafka").setLevel(logging.WARNING)
-        logging.getLogger("aiokafka.client").setLevel(logging.CRITICAL)
 
 
-class _JsonLines(logging.Formatter):
-    def format(self, record: logging.LogRecord) -> str:
-        entry = {"time": self.formatTime(record), "level": record.levelname, "logger": record.name, "message": record.getMessage()}
-        if record.exc_info:
-            entry["exception"] = self.formatException(record.exc_info)
-        return json.dumps(entry, ensure_ascii=False)
+

@@ -15,6 +15,7 @@ from typing import Sequence
 from aiohttp import web
 
 from newsalert.config import get_settings
+from newsalert.logs import configure_logging
 from newsalert.domain.delivery.signing import Secret
 from newsalert.errors import RuleFileError
 from services.notifier.endpoints import endpoints_from_subscribers
@@ -28,7 +29,7 @@ EXIT_BAD_RULES = 1
 def run(rules_path: Path | None, host: str = "127.0.0.1", port: int = 8787, record_path: Path | None = None) -> None:
     """Serve the sink on ``host:port`` until SIGINT/SIGTERM."""
     settings = get_settings()
-    logging.basicConfig(level=settings.log_level.upper(), stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    configure_logging(settings)
     secrets = load_secrets_or_exit(rules_path) if rules_path is not None else None
     if secrets is None:
         log.warning("no --rules given: signatures are NOT verified")
