@@ -51,14 +51,20 @@ class Document:
         return getattr(self, name)
 
 
-def prepare_field(raw: str | None) -> FieldText:
-    """Clean, tokenise and build the haystack of one field."""
-    text = clean_text(raw)
+def prepare_field(raw: str | None, cleaned: bool = False) -> FieldText:
+    """Clean (unless ``cleaned``), tokenise and build the haystack of one field."""
+    text = (raw or "") if cleaned else clean_text(raw)
     toks, starts, ends = token_spans(text)
     haystack = " " + " ".join(toks) + " " if toks else ""
     return FieldText(text, toks, starts, ends, haystack)
 
 
-def prepare(title: str | None, body: str | None, source: str | None = None) -> Document:
-    """Prepare an article for :meth:`Engine.match`: clean and tokenise each field exactly once."""
-    return Document(prepare_field(title), prepare_field(body), prepare_field(source))
+def prepare(title: str | None, body: str | None, source: str | None = None, *, cleaned: bool = False) -> Document:
+    """Prepare an article for :meth:`Engine.match`: clean and tokenise each field exactly once.
+
+    Pass ``cleaned=True`` when title and body already are ``clean_text`` output (an article from
+    ``newsalert.domain.articles.parse_article``): cleaning is not idempotent (``&amp;lt;b&amp;gt;``
+    decodes to ``&lt;b&gt;`` once and to a tag the second time), and highlight offsets must point
+    into the text the alert carries. The source is always cleaned (the article model keeps it raw).
+    """
+    return Document(prepare_field(title, cleaned), prepare_field(body, cleaned), prepare_field(source))
