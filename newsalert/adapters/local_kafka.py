@@ -608,9 +608,16 @@ class StopResult:
     message: str
 
 
-def stop(cfg: BrokerConfig, timeout: float = STOP_TIMEOUT_S) -> StopResult:
-    """Stop the broker this home started (only that one); a no-op when it is not running."""
+def stop(cfg: BrokerConfig, timeout: float = STOP_TIMEOUT_S, force: bool = True) -> StopResult:
+    """Stop the broker this home started (only that one); a no-op when it is not running.
+    With ``force=False`` it refuses (SetupError) while test sessions hold a lease on it."""
     with _locked(cfg):
+        holders = [pid for pid in _live_leases(cfg) if pid != os.getpid()] if cfg.lease_dir.is_dir() else []
+        if holders and not force and _our_process(cfg, _read_state(cfg)) is not None:
+            raise SetupError(
+                f"the broker on {cfg.bootstrap} is in use by test session(s) pid {', '.join(map(str, holders))}; "
+                f"stopping it would break them. Wait for them, or stop anyway with --force."
+            )
         return _stop_locked(cfg, timeout)
 
 

@@ -57,10 +57,11 @@ def start_cmd(port: int | None) -> None:
 
 
 @kafka.command("stop")
-def stop_cmd() -> None:
+@click.option("--force", is_flag=True, help="Stop it even while test sessions are using it.")
+def stop_cmd(force: bool) -> None:
     """Stop the broker started by newsalert (never a broker started otherwise)."""
     try:
-        result = local_kafka.stop(_config())
+        result = local_kafka.stop(_config(), force=force)
     except SetupError as exc:
         _fail(exc)
         return

@@ -101,6 +101,15 @@ def test_start_twice_status_stop(own_broker) -> None:
     assert left_alone.returncode == 0 and "left alone" in left_alone.stdout
     assert psutil.pid_exists(pid) and local_kafka.probe("127.0.0.1", cfg.port) is not None
 
+    # A test session (here: this process) holding a lease keeps `stop` from pulling the broker away.
+    lease = cfg.lease_dir / str(os.getpid())
+    lease.write_text("tests")
+    refused_stop = _cli(env, "stop")
+    lease.unlink()
+    assert refused_stop.returncode == 1
+    assert f"in use by test session(s) pid {os.getpid()}" in refused_stop.stderr and "--force" in refused_stop.stderr
+    assert local_kafka.probe("127.0.0.1", cfg.port) is not None
+
     stopped = _cli(env, "stop")
     assert stopped.returncode == 0, stopped.stderr
     assert f"pid {pid}" in stopped.stdout and "stopped" in stopped.stdout
