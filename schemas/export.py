@@ -17,6 +17,7 @@ from schemas.alert import Alert, WebhookPayload
 from schemas.article import Article
 from schemas.delivery import DeadDelivery, DeliveryAttempt
 from schemas.rejected import RejectedRecord
+from schemas.rules_feed import RuleSetSnapshot, SubscriptionRecord
 
 WIRE_MODELS: tuple[type[BaseModel], ...] = (
     Article,
@@ -25,6 +26,8 @@ WIRE_MODELS: tuple[type[BaseModel], ...] = (
     RejectedRecord,
     DeliveryAttempt,
     DeadDelivery,
+    RuleSetSnapshot,
+    SubscriptionRecord,
 )
 """Every model that travels on a topic or over HTTP."""
 

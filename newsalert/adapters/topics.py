@@ -39,6 +39,11 @@ def catalogue(settings: Settings) -> list[TopicSpec]:
         TopicSpec("matches", settings.matches_partitions, purpose="one alert per (article, rule, subscriber), key = subscriber id"),
         TopicSpec("articles.rejected", 1, purpose="dead letters of ingest and matcher, with the reason"),
         TopicSpec("matches.rejected", 1, purpose="dead letters of the notifier (malformed alerts)"),
+        # One partition: every reader sees one order of rule-set snapshots and subscriptions.
+        TopicSpec(
+            "rules", 1, config={"cleanup.policy": "compact"},
+            purpose="live rule set (key ruleset) and API subscriptions (key subscription/<id>), see schemas.rules_feed",
+        ),
     ]
 
 
