@@ -79,6 +79,13 @@ class Settings(BaseSettings):
         "addresses, which lets whoever edits the rules reach internal services (SSRF). For tests "
         "and local demos only.",
     )
+    allowed_target_networks: str = Field(
+        "",
+        description="RISK: comma-separated networks in CIDR notation (e.g. '10.1.2.0/24, fd00:1::/64'; "
+        "a bare address is one host) that webhooks may reach although they are loopback, private "
+        "or otherwise special-purpose. Every address in them becomes reachable by whoever edits "
+        "the rules or registers a subscription (SSRF): list the fewest, narrowest networks.",
+    )
     webhook_timeout: float = Field(
         10.0, gt=0, description="Seconds one webhook POST may take in all (connect, send, answer)."
     )
@@ -130,6 +137,15 @@ class Settings(BaseSettings):
         from newsalert.domain.delivery.retry import parse_delays
 
         parse_delays(value)
+        return value
+
+    @field_validator("allowed_target_networks")
+    @classmethod
+    def _networks_parse(cls, value: str) -> str:
+        """Refuse an allow-list that does not parse, at startup rather than at the first delivery."""
+        from newsalert.domain.delivery.ssrf import parse_networks
+
+        parse_networks(value)
         return value
 
     def topic(self, name: str) -> str:
