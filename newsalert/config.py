@@ -10,7 +10,7 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -66,6 +66,30 @@ class Settings(BaseSettings):
     )
     ingest_ready_cache_s: float = Field(
         2.0, ge=0, le=2.0, description="How long a broker readiness answer is reused (at most 2 s)."
+    )
+
+    # --- subscription API (``newsalert serve api``) -------------------------------------------
+    api_token: SecretStr | None = Field(
+        None,
+        description="Bearer token that every request to /subscriptions and /rules must carry "
+        "(Authorization: Bearer TOKEN). Without it the API refuses to start, unless "
+        "NEWSALERT_API_ALLOW_NO_TOKEN is true.",
+    )
+    api_allow_no_token: bool = Field(
+        False,
+        description="RISK: lets the subscription API start without NEWSALERT_API_TOKEN and then "
+        "serve every request unauthenticated, so anyone who reaches the port can register "
+        "webhooks (and read which exist). For local development only.",
+    )
+    api_challenge_timeout: float = Field(
+        5.0,
+        gt=0,
+        le=60,
+        description="Seconds the intent-verification challenge POST may take in all (connect, send, "
+        "answer); a webhook that has not echoed the challenge by then stays pending.",
+    )
+    api_max_body_bytes: int = Field(
+        1024 * 1024, ge=1024, description="Largest request body the subscription API reads (default 1 MiB); more is refused with 413."
     )
 
     # --- logging ------------------------------------------------------------------------------
