@@ -87,9 +87,11 @@ class Refusal:
     address: str
     reason: str
 
-    def message(self) -> str:
-        """The operator-facing sentence, naming the address, the category and the way out."""
-        return f"refused by SSRF guard: {self.address} is {self.reason}; {ALLOW_HINT}"
+    def message(self, host: str | None = None) -> str:
+        """The operator-facing sentence, naming the address (and the ``host`` name it was resolved
+        from, if any), the category and the way out."""
+        origin = f" (resolved from {host})" if host and host != self.address else ""
+        return f"refused by SSRF guard: {self.address}{origin} is {self.reason}; {ALLOW_HINT}"
 
 
 @dataclass(frozen=True)
