@@ -136,9 +136,13 @@ class _DemoRun:
         self._run_cli("replay", *others, check_codes=(0, 1), echo=True)
 
     def _wait_for(self, expected: set[AlertKey], timeout: float) -> list[AlertKey]:
+        """Wait until every expected alert reached the sink, echoing each one as it arrives."""
         deadline = time.monotonic() + timeout
         received: list[AlertKey] = []
+        sink_log = self.run_dir / "webhook-sink.log"
+        shown = 0
         while time.monotonic() < deadline:
+            shown = self._echo_new_alerts(sink_log, shown)
             received = self._received()
             if expected <= set(received):
                 break
@@ -146,7 +150,20 @@ class _DemoRun:
                 if not service.alive():
                     raise SetupError(f"{service.name} exited unexpectedly:\n{service.log_tail()}")
             time.sleep(0.5)
+        self._echo_new_alerts(sink_log, shown)
         return received
+
+    @staticmethod
+    def _echo_new_alerts(sink_log: Path, shown: int) -> int:
+        """Print the sink's new ``alert -> ...`` lines (subscriber, rule, title, terms); return how
+        many lines of the log have been looked at."""
+        if not sink_log.exists():
+            return shown
+        lines = sink_log.read_text(errors="replace").splitlines()
+        for line in lines[shown:]:
+            if line.startswith("alert ->"):
+                click.echo(line)
+        return len(lines)
 
     def _received(self) -> list[AlertKey]:
         if not self.record.exists():
