@@ -159,7 +159,10 @@ class _DemoRun:
         many lines of the log have been looked at."""
         if not sink_log.exists():
             return shown
-        lines = sink_log.read_text(errors="replace").splitlines()
+        text = sink_log.read_text(errors="replace")
+        lines = text.splitlines()
+        if text and not text.endswith("\n"):
+            lines = lines[:-1]  # a line still being written is shown next time, whole
         for line in lines[shown:]:
             if line.startswith("alert ->"):
                 click.echo(line)
