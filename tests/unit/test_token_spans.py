@@ -1,7 +1,9 @@
-"""``token_spans`` (the fast tokeniser) gives exactly the tokens of the plain ``finditer`` definition."""
+"""The fast text functions equal their plain definitions: ``token_spans``/``tokens`` the
+``finditer`` tokeniser, ``clean_text`` the regex formulation of its whitespace rule."""
 
 from __future__ import annotations
 
+import html
 import json
 import re
 from pathlib import Path
@@ -10,6 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from newsalert.domain import text as text_module
 from newsalert.domain.text import Token, clean_text, normalise, token_spans, token_texts, tokens
 
 # The original, obviously-correct definition: one match of the token pattern per run, normalised,
@@ -62,3 +65,45 @@ def test_same_as_plain_definition_on_bbc():
             article = json.loads(line)
             text = clean_text(article["body"])
             assert tokens(text) == plain_tokens(text)
+
+
+def plain_clean_text(raw: str | None) -> str:
+    """The regex definition of ``clean_text`` (one substitution per rule)."""
+    if not raw:
+        return ""
+    text = text_module._SCRIPT_STYLE.sub(" ", raw)
+    text = text_module._COMMENT.sub(" ", text)
+    text = text_module._BLOCK_TAG.sub("\n\n", text)
+    text = text_module._TAG.sub(" ", text)
+    text = html.unescape(text)
+    text = re.sub(r"[^\S\n]+", " ", text)
+    text = re.sub(r"\s*\n\s*\n\s*", "\n\n", text)
+    text = re.sub(r" *\n *", "\n", text)
+    return text.strip()
+
+
+_WS_ALPHABET = st.sampled_from(list(" \n\t\r\x0b\x0c\x1c\x1f\x85\xa0\u2028\u2029\u3000ab") + ["<p>", "</p>", "<b>", "&nbsp;", "&#10;", "&amp;lt;"])
+
+
+@settings(max_examples=500, derandomize=True, deadline=None)
+@given(st.lists(_WS_ALPHABET, max_size=30).map("".join))
+def test_clean_text_equals_regex_definition_on_random_text(raw):
+    assert clean_text(raw) == plain_clean_text(raw)
+
+
+def test_clean_text_examples():
+    assert clean_text("  a \t b \n\n\n  c\n d  ") == "a b\n\nc\nd"
+    assert clean_text("<p>x</p><p>y</p>") == "x\n\ny"
+    assert clean_text("AT&amp;T") == "AT&T"
+
+
+@pytest.mark.corpus
+def test_clean_text_equals_regex_definition_on_bbc():
+    path = Path(__file__).resolve().parents[2] / "../shared/data/bbc.jsonl"
+    if not path.exists():
+        pytest.skip(f"corpus not found at {path} (see ../shared/README.md)")
+    with path.open(encoding="utf-8") as f:
+        for line in f:
+            article = json.loads(line)
+            for raw in (article["title"], article["body"]):
+                assert clean_text(raw) == plain_clean_text(raw)
