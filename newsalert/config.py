@@ -116,14 +116,41 @@ class Settings(BaseSettings):
     webhook_connect_timeout: float = Field(
         5.0, gt=0, description="Seconds to establish the connection of a webhook POST."
     )
-    inline_retry_delays: str = Field(
-        "1,4,10",
+    retry_schedule: str = Field(
+        "5,300,1800,7200,18000,36000,36000",
         description="Notifier: seconds to wait before each retry of a failed webhook POST, "
-        "comma-separated (empty = no retry). Retries happen in process and hold only the failing "
-        "subscriber's alerts; after the last one the alert is logged as given up.",
+        "comma-separated (empty = no retry): by default 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h, "
+        "i.e. 8 attempts over about 27 h. After the last one the alert goes to deliveries.dead. "
+        "Retries wait on the retry topics, never in the consumer loop. The retry table is in "
+        "newsalert/domain/delivery/retry.py.",
+    )
+    retry_jitter: float = Field(
+        0.2, ge=0, lt=1, description="Notifier: each retry delay is multiplied by a random factor in [1 - jitter, 1 + jitter]."
+    )
+    retry_throttle_floor: float = Field(
+        60.0,
+        ge=0,
+        description="Notifier: least delay in seconds before retrying after a timeout or a 429 "
+        "(0 = none), so an overloaded receiver is not hit again within seconds.",
+    )
+    breaker_threshold: int = Field(
+        5, ge=1, description="Notifier: consecutive failed POSTs to one endpoint that open its circuit breaker."
+    )
+    breaker_cooldown: float = Field(
+        30.0,
+        ge=0,
+        description="Notifier: seconds an open circuit breaker holds back requests before one probe "
+        "is let through (held-back alerts are retried on the schedule, counting as an attempt).",
     )
     notifier_max_in_flight: int = Field(
         64, ge=1, description="Notifier: most webhook POSTs in flight at once, over all subscribers."
+    )
+    notifier_max_in_flight_per_subscriber: int = Field(
+        1,
+        ge=1,
+        description="Notifier: most webhook POSTs in flight at once to one subscriber. 1 keeps a "
+        "subscriber's alerts in partition order (except around retries); more gives throughput "
+        "and gives up that order.",
     )
     notifier_max_pending: int = Field(
         2000,
@@ -153,8 +180,18 @@ class Settings(BaseSettings):
         "dead and moves its partitions (faust's default is 60). At least the broker's "
         "group.min.session.timeout.ms (6 s by default).",
     )
+    matcher_max_in_flight: int = Field(
+        1000,
+        ge=1,
+        description="Matcher: most articles whose outputs are sent but not yet acknowledged by the "
+        "broker (the pipelining window; offsets are committed only behind the oldest one, so a "
+        "crash redoes at most about this many articles). 1 = wait for each article's acks.",
+    )
+    matcher_linger_ms: int = Field(
+        5, ge=0, description="Matcher: milliseconds the producer waits to fill a batch of alerts."
+    )
 
-    @field_validator("inline_retry_delays")
+    @field_validator("retry_schedule")
     @classmethod
     def _delays_parse(cls, value: str) -> str:
         """Refuse a retry-delay list that does not parse, at startup rather than at the first failure."""

@@ -6,6 +6,8 @@
 - ``RejectedRecord``   dead letters on ``articles.rejected`` and ``matches.rejected``
 - ``DeliveryAttempt``  one POST to a webhook, as recorded by the notifier
 - ``DeadDelivery``     an alert given up on, on ``deliveries.dead``
+- ``RetryEnvelope``    an alert waiting for its next attempt, on ``deliveries.retry.<tier>``
+- ``SubscriberState``  a subscriber disabled (410) or enabled again, on ``deliveries.subscribers``
 
 JSON Schema files for non-Python producers and consumers are generated into ``schemas/json/``
 by ``newsalert schemas export`` (see ``schemas.export``).
@@ -31,7 +33,7 @@ from schemas.article import (
     TITLE_MAX,
     Article,
 )
-from schemas.delivery import DeadDelivery, DeliveryAttempt
+from schemas.delivery import DeadDelivery, DeliveryAttempt, RetryEnvelope, SubscriberState
 from schemas.rejected import REJECTED_PAYLOAD_MAX, RejectedRecord
 
 __all__ = [
@@ -51,7 +53,9 @@ __all__ = [
     "Highlight",
     "MatchMessage",
     "RejectedRecord",
+    "RetryEnvelope",
     "RuleRef",
+    "SubscriberState",
     "WebhookPayload",
     "error_messages",
     "excerpt",

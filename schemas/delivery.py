@@ -31,11 +31,13 @@ Outcome = Literal[
     "timeout",  # no complete answer within the timeout
     "connection_error",  # refused, reset, DNS failure, TLS failure
     "blocked",  # refused by the SSRF guard before connecting
+    "circuit_open",  # not sent: the endpoint's circuit breaker is open
 ]
 """What one attempt came to."""
 
-DeadReason = Literal["exhausted", "gone", "blocked", "invalid"]
-"""Why an alert was given up: retries used up, endpoint gone, target refused, unusable alert."""
+DeadReason = Literal["exhausted", "gone", "blocked", "invalid", "disabled"]
+"""Why an alert was given up: retries used up, endpoint gone (410), target refused (SSRF guard),
+unusable alert, subscriber disabled (by an earlier 410) when the alert came."""
 
 
 class DeliveryAttempt(BaseModel):
@@ -78,6 +80,49 @@ class DeadDelivery(BaseModel):
     attempts: list[DeliveryAttempt] = Field(default_factory=list, max_length=ATTEMPTS_MAX)
     last_error: str = Field(min_length=1, max_length=ERROR_MAX)
     dead_at: UtcDatetime
+
+    def to_json(self) -> bytes:
+        """The compact JSON encoding used as the Kafka record value."""
+        return self.model_dump_json().encode()
+
+
+class RetryEnvelope(BaseModel):
+    """An alert waiting for its next attempt, on a ``deliveries.retry.<tier>`` topic (key: subscriber).
+
+    ``attempt`` is the number of the attempt to make at ``due_at``; ``attempts`` are the ones made
+    so far (they go into the dead letter if this alert is given up).
+    """
+
+    model_config = WIRE_CONFIG
+
+    alert: Alert
+    attempt: int = Field(ge=2, le=ATTEMPTS_MAX, description="Number of the attempt to make when due.")
+    due_at: UtcDatetime
+    last_error: str = Field(min_length=1, max_length=ERROR_MAX)
+    attempts: list[DeliveryAttempt] = Field(default_factory=list, max_length=ATTEMPTS_MAX)
+
+    def to_json(self) -> bytes:
+        """The compact JSON encoding used as the Kafka record value."""
+        return self.model_dump_json().encode()
+
+
+SubscriberStatus = Literal["enabled", "disabled"]
+
+
+class SubscriberState(BaseModel):
+    """The delivery state of a subscriber on the compacted ``deliveries.subscribers`` topic.
+
+    The notifier writes ``disabled`` when an endpoint answers 410 Gone; ``newsalert deliveries
+    enable`` writes ``enabled``. The latest record per subscriber (the key) wins.
+    """
+
+    model_config = WIRE_CONFIG
+
+    subscriber: Identifier
+    status: SubscriberStatus
+    reason: str = Field(min_length=1, max_length=ERROR_MAX)
+    webhook_id: str | None = Field(None, max_length=WEBHOOK_ID_MAX, description="The alert whose answer changed the state.")
+    at: UtcDatetime
 
     def to_json(self) -> bytes:
         """The compact JSON encoding used as the Kafka record value."""

@@ -15,7 +15,7 @@ from pydantic import BaseModel
 
 from schemas.alert import Alert, WebhookPayload
 from schemas.article import Article
-from schemas.delivery import DeadDelivery, DeliveryAttempt
+from schemas.delivery import DeadDelivery, DeliveryAttempt, RetryEnvelope, SubscriberState
 from schemas.rejected import RejectedRecord
 from schemas.rules_feed import RuleSetSnapshot, SubscriptionRecord
 
@@ -26,6 +26,8 @@ WIRE_MODELS: tuple[type[BaseModel], ...] = (
     RejectedRecord,
     DeliveryAttempt,
     DeadDelivery,
+    RetryEnvelope,
+    SubscriberState,
     RuleSetSnapshot,
     SubscriptionRecord,
 )

@@ -44,6 +44,38 @@ def catalogue(settings: Settings) -> list[TopicSpec]:
             "rules", 1, config={"cleanup.policy": "compact"},
             purpose="live rule set (key ruleset) and API subscriptions (key subscription/<id>), see schemas.rules_feed",
         ),
+        *delivery_topics(settings),
+    ]
+
+
+RETRY_TOPIC_PREFIX = "deliveries.retry."
+"""Logical name prefix of the retry topics: ``deliveries.retry.<tier>s``, one per retry delay tier."""
+
+
+def retry_topic(tier: float) -> str:
+    """Logical name of the retry topic of ``tier`` seconds (``deliveries.retry.5s``)."""
+    from newsalert.domain.delivery.retry import tier_name
+
+    return f"{RETRY_TOPIC_PREFIX}{tier_name(tier)}"
+
+
+def delivery_topics(settings: Settings) -> list[TopicSpec]:
+    """The notifier's topics: retry tiers of the configured schedule, attempts, dead letters, state."""
+    from newsalert.domain.delivery.retry import RetryPolicy
+
+    policy = RetryPolicy.from_text(settings.retry_schedule, settings.retry_jitter, settings.retry_throttle_floor)
+    keyed = "key = subscriber id"
+    return [
+        *(
+            TopicSpec(retry_topic(tier), settings.matches_partitions, purpose=f"alerts waiting ~{tier:g} s for their next attempt, {keyed}")
+            for tier in policy.tiers()
+        ),
+        TopicSpec("deliveries.attempts", settings.matches_partitions, purpose=f"every delivery attempt (DeliveryAttempt), {keyed}"),
+        TopicSpec("deliveries.dead", settings.matches_partitions, purpose=f"alerts given up on (DeadDelivery), {keyed}"),
+        TopicSpec(
+            "deliveries.subscribers", 1, config={"cleanup.policy": "compact"},
+            purpose="subscribers disabled by a 410 or enabled again (SubscriberState), key = subscriber id",
+        ),
     ]
 
 

@@ -1,10 +1,11 @@
 """``newsalert serve notifier --rules FILE``: the one place that wires the notifier together.
 
 Order: load the rule file (a broken one exits 1 before anything connects), create the topics
-(idempotent; exit 2 when the broker is unreachable), start the health server, the dead-letter
-producer, the one shared HTTP session and the consumer loop. SIGTERM or SIGINT stops fetching,
-lets in-flight deliveries finish (up to ``NEWSALERT_SHUTDOWN_GRACE`` s), commits what is settled
-and closes everything. Nothing connects at import time.
+(idempotent; exit 2 when the broker is unreachable), start the health server (``/healthz``,
+``/readyz``, ``/metrics``), the producer (dead letters, attempts, retries), the one shared HTTP
+session, read the subscriber states (disabled subscribers) and start the consumer loop. SIGTERM
+or SIGINT stops fetching, lets in-flight deliveries finish (up to ``NEWSALERT_SHUTDOWN_GRACE`` s),
+commits what is settled and closes everything. Nothing connects at import time.
 
 ``NotifierProcess`` is the same wiring for in-process use (tests): ``run()`` until ``stop()``.
 """
@@ -21,16 +22,18 @@ from typing import Mapping
 
 import aiohttp
 from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from newsalert.adapters.broker import KafkaPublisher
 from newsalert.adapters.topics import ensure_topics
 from newsalert.logs import configure_logging
 from newsalert.config import Settings, get_settings
-from newsalert.domain.delivery.retry import RetryPolicy, parse_delays
 from newsalert.errors import RuleFileError, SetupError, TransientError
 from services.notifier.endpoints import Endpoint, endpoints_from_subscribers
+from services.notifier.metrics import NotifierMetrics
 from services.notifier.sender import WebhookSender
 from services.notifier.service import Notifier
+from services.notifier.states import SubscriberStates
 
 log = logging.getLogger("newsalert.notifier")
 
@@ -83,6 +86,8 @@ class NotifierProcess:
         self.host = host
         self.port = port
         self.notifier: Notifier | None = None
+        self.metrics = NotifierMetrics()
+        self.states = SubscriberStates(settings)
         self._stop_requested = asyncio.Event()
 
     def stop(self) -> None:
@@ -97,11 +102,13 @@ class NotifierProcess:
         runner = await self._start_health() if self.port is not None else None
         publisher = KafkaPublisher(self.settings, client_id="newsalert-notifier")
         session = build_session(self.settings)
+        states_started = False
         try:
             await publisher.start()
-            policy = RetryPolicy(parse_delays(self.settings.inline_retry_delays))
-            sender = WebhookSender(session, policy, self.settings.notifier_max_in_flight)
-            self.notifier = Notifier(self.settings, self.endpoints, sender, publisher)
+            await self.states.start()
+            states_started = True
+            sender = WebhookSender(session, self.settings.notifier_max_in_flight)
+            self.notifier = Notifier(self.settings, self.endpoints, sender, publisher, self.states, self.metrics)
             if install_signal_handlers:
                 loop = asyncio.get_running_loop()
                 for sig in (signal.SIGTERM, signal.SIGINT):
@@ -110,6 +117,8 @@ class NotifierProcess:
                 self.notifier.stop()
             await self.notifier.run()
         finally:
+            if states_started:
+                await self.states.stop()
             await session.close()
             await publisher.stop()
             if runner is not None:
@@ -119,10 +128,11 @@ class NotifierProcess:
         app = web.Application()
         app.router.add_get("/healthz", self._healthz)
         app.router.add_get("/readyz", self._readyz)
+        app.router.add_get("/metrics", self._metrics)
         runner = web.AppRunner(app, access_log=None)
         await runner.setup()
         await web.TCPSite(runner, self.host, self.port).start()
-        log.info("notifier health on http://%s:%d/healthz and /readyz", self.host, self.port)
+        log.info("notifier health on http://%s:%d/healthz, /readyz and /metrics", self.host, self.port)
         return runner
 
     async def _healthz(self, request: web.Request) -> web.Response:
@@ -133,6 +143,11 @@ class NotifierProcess:
         """200 while the consumer is in its loop (joined, not stopping), 503 otherwise."""
         ready = self.notifier is not None and self.notifier.running and not self._stop_requested.is_set()
         return _json(200 if ready else 503, {"ready": ready, **self._stats()})
+
+    async def _metrics(self, request: web.Request) -> web.Response:
+        """Prometheus text exposition of the notifier's metrics."""
+        body = generate_latest(self.metrics.registry)
+        return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
 
     def _stats(self) -> dict:
         return {} if self.notifier is None else vars(self.notifier.stats).copy()

@@ -1,49 +1,79 @@
-"""The notifier's consumer loop: fetch alerts, deliver them per subscriber, commit what is settled.
+"""The notifier's consumer loop: fetch alerts, deliver them per subscriber, retry through Kafka.
 
-Flow of one record from ``matches``:
+Topics consumed, in one consumer group: ``matches`` (new alerts) and the retry topics
+``deliveries.retry.<tier>s`` (alerts waiting for their next attempt). Flow of one record:
 
-1. fetched by the loop and registered with the ``OffsetTracker`` (a ticket);
-2. decoded as ``schemas.Alert`` and its subscriber looked up in the rule file; a record that is
-   not JSON, fails the schema or names an unknown subscriber is written to ``matches.rejected``
-   (``RejectedRecord`` with the reason) and settled at once;
-3. otherwise queued on its subscriber's *lane*: a lane delivers its alerts one after another, in
-   fetch order (the order of the subscriber's partition), while lanes of different subscribers
-   run concurrently, bounded by the sender's in-flight limit. A slow or failing subscriber holds
-   up only its own lane;
-4. settled when delivered or given up (logged), which may advance the partition's commit point.
+1. fetched and registered with the ``OffsetTracker`` (a ticket). A retry record that is not due
+   yet is not registered: its partition is rewound to it (``seek``) and paused until its due time,
+   so it is fetched again then. Nothing sleeps in the loop: other partitions keep flowing;
+2. decoded (``Alert`` or ``RetryEnvelope``) and its subscriber looked up; a record that is not
+   JSON, fails the schema or names an unknown subscriber goes to ``matches.rejected`` with the
+   reason and is settled at once;
+3. queued on its subscriber's *lane*: at most ``notifier_max_in_flight_per_subscriber`` attempts
+   of one subscriber run at once (1 by default: partition order is kept), lanes of different
+   subscribers run concurrently, bounded by the sender's global in-flight limit;
+4. one attempt is made (unless the subscriber is disabled, or the endpoint's circuit breaker holds
+   it back: then a ``circuit_open`` attempt is recorded without a request). The domain's
+   ``next_step`` decides: done, retry after a delay, or dead. The records that follow from it are
+   produced together, acknowledged by every in-sync replica (acks=all): the ``DeliveryAttempt``
+   (``deliveries.attempts``), and a ``RetryEnvelope`` (to the retry topic of the delay's tier) or
+   a ``DeadDelivery`` (``deliveries.dead``) and, for 410, a ``SubscriberState`` disabling the
+   subscriber. Only then is the record settled, so its offset is committed only once its retry
+   or dead letter is durable: a crash before that redoes the attempt, never skips it.
+
+Why tiered retry topics, paused until due: a retry topic is consumed in order, and a partition is
+paused at its first record that is not due. Were all retries in one topic, a record due in 10 h
+would hold back one due in 5 s behind it. With one topic per delay of the schedule (plus the
+throttle floor), the records of a topic are produced in roughly due order: they differ only by
+jitter (±20 %) and ``Retry-After`` (up to 2x), so a retry is late by at most about its own delay
+again, never by a longer tier's. Commits stay a plain settled prefix, so a restart resumes exactly
+at the first unsettled retry (an in-memory timer of not-yet-due records would have to hold back
+commits past records already re-produced, and a crash would fork their retry chains).
+A retry record is taken as soon as its due time passes, whatever tier it is on, so changing the
+schedule is safe: the notifier consumes every existing ``deliveries.retry.*`` topic.
 
 Commits run every ``notifier_commit_interval`` seconds and on revocation and shutdown; they
-never pass an unsettled record (at least once). On shutdown each lane finishes the alert in hand
-(an alert waiting for a retry is left), the settled prefix is committed, and what was fetched but
-not delivered is redelivered by the next owner of the partition. Fetching pauses while more than
-``notifier_max_pending`` records are unsettled, so memory stays bounded behind a slow subscriber.
+never pass an unsettled record (at least once). Fetching pauses while more than
+``notifier_max_pending`` records are unsettled, so memory stays bounded behind a slow subscriber;
+the circuit breaker keeps a dead endpoint from being that slow subscriber for long.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import random
 from collections import deque
 from dataclasses import dataclass, field
-from typing import Awaitable, Callable, Mapping
+from datetime import datetime, timedelta, timezone
+from functools import partial
+from typing import Mapping
 
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.errors import KafkaError
 from pydantic import ValidationError
 
-from newsalert.adapters.broker import Publisher
+from newsalert.adapters.broker import Publisher, Record
+from newsalert.adapters.topics import RETRY_TOPIC_PREFIX, retry_topic
 from newsalert.config import Settings
+from newsalert.domain.delivery import outcome as oc
+from newsalert.domain.delivery.breaker import CLOSED, CircuitBreaker
+from newsalert.domain.delivery.retry import DEAD, DONE, RetryPolicy, next_step, tier_for
 from newsalert.errors import TransientError
-from schemas import Alert, RejectedRecord, error_messages
+from schemas import Alert, DeadDelivery, DeliveryAttempt, RejectedRecord, RetryEnvelope, SubscriberState, error_messages
+from schemas.delivery import ERROR_MAX
+from schemas._common import truncate
 from services.notifier.endpoints import Endpoint
+from services.notifier.metrics import NotifierMetrics
 from services.notifier.offsets import OffsetTracker, Ticket
-from services.notifier.sender import DeliveryReport, WebhookSender
+from services.notifier.sender import WebhookSender, attempt_record
+from services.notifier.states import SubscriberStates
 
 log = logging.getLogger(__name__)
 
 _FETCH_TIMEOUT_MS = 200
 _MAX_FETCH = 500  # records per fetch at most
-_DEAD_LETTER_BACKOFF_S = (0.5, 1, 2, 5)
+_PUBLISH_BACKOFF_S = (0.5, 1, 2, 5, 10)
 
 
 @dataclass
@@ -51,14 +81,16 @@ class _Work:
     ticket: Ticket
     alert: Alert
     endpoint: Endpoint
+    attempt: int = 1
+    history: list[DeliveryAttempt] = field(default_factory=list)
 
 
 @dataclass
 class _Lane:
-    """One subscriber's queue and the task draining it (absent while the queue is empty)."""
+    """One subscriber's queue and how many of its attempts are running."""
 
     queue: deque[_Work] = field(default_factory=deque)
-    task: asyncio.Task | None = None
+    running: int = 0
 
 
 @dataclass
@@ -67,17 +99,14 @@ class NotifierStats:
 
     fetched: int = 0
     delivered: int = 0
+    retried: int = 0
     given_up: int = 0
     rejected: int = 0
     commits: int = 0
 
 
 class Notifier:
-    """Consumes ``matches`` and delivers each alert; see the module docstring.
-
-    ``on_report`` is called with every finished delivery (delivered or given up) before it is
-    settled: the seam where the delivery issue records attempts and dead-letters alerts.
-    """
+    """Consumes ``matches`` and the retry topics and delivers each alert; see the module docstring."""
 
     def __init__(
         self,
@@ -85,31 +114,41 @@ class Notifier:
         endpoints: Mapping[str, Endpoint],
         sender: WebhookSender,
         publisher: Publisher,
-        on_report: Callable[[DeliveryReport], Awaitable[None]] | None = None,
+        states: SubscriberStates,
+        metrics: NotifierMetrics | None = None,
+        rng: random.Random | None = None,
     ) -> None:
         self._settings = settings
         self._endpoints = dict(endpoints)
         self._sender = sender
         self._publisher = publisher
-        self._on_report = on_report
-        self._topic = settings.topic("matches")
+        self._states = states
+        self.metrics = metrics or NotifierMetrics()
+        self._rng = rng or random.Random()
+        self._policy = RetryPolicy.from_text(settings.retry_schedule, settings.retry_jitter, settings.retry_throttle_floor)
+        self._tiers = self._policy.tiers()
+        self._matches = settings.topic("matches")
+        self._retry_prefix = settings.topic(RETRY_TOPIC_PREFIX)
         self._rejected_topic = settings.topic("matches.rejected")
         self._tracker = OffsetTracker()
         self._lanes: dict[str, _Lane] = {}
+        self._tasks: set[asyncio.Task] = set()
+        self._breakers: dict[str, CircuitBreaker] = {}
+        self._waiting: dict[TopicPartition, float] = {}  # retry partition -> loop time its head is due
+        self._over_limit = False
         self._consumer: AIOKafkaConsumer | None = None
         self._stopping = asyncio.Event()
-        self._paused = False
         self._failure: BaseException | None = None
         self.stats = NotifierStats()
         self.running = False
 
     # -- lifecycle -------------------------------------------------------------------------------
     def stop(self) -> None:
-        """Ask the loop to finish: no more fetching, in-flight deliveries end, then commit."""
+        """Ask the loop to finish: no more fetching, in-flight attempts end, then commit."""
         self._stopping.set()
 
     async def run(self) -> None:
-        """Consume until ``stop()``; then drain lanes (bounded by the grace), commit, close."""
+        """Consume until ``stop()``; then drain in-flight attempts (bounded by the grace), commit, close."""
         self._consumer = AIOKafkaConsumer(
             bootstrap_servers=self._settings.kafka_bootstrap,
             group_id=self._settings.group("notifier"),
@@ -118,14 +157,15 @@ class Notifier:
             auto_offset_reset="earliest",
             isolation_level="read_committed",
         )
-        self._consumer.subscribe([self._topic], listener=_Revocations(self))
         try:
             await self._consumer.start()
+            topics = await self._topics()
         except KafkaError as exc:
             await self._consumer.stop()
             raise TransientError(f"the notifier cannot join Kafka at {self._settings.kafka_bootstrap}: {exc}") from exc
+        self._consumer.subscribe(topics, listener=_Revocations(self))
         self.running = True
-        log.info("notifier consuming %s as group %s", self._topic, self._settings.group("notifier"))
+        log.info("notifier consuming %s as group %s", ", ".join(topics), self._settings.group("notifier"))
         try:
             await self._loop()
         finally:
@@ -135,157 +175,291 @@ class Notifier:
             await self._consumer.stop()
             log.info("notifier stopped: %s", self.stats)
         if self._failure is not None:
-            raise RuntimeError("a delivery lane failed unexpectedly") from self._failure
+            raise RuntimeError("a delivery task failed unexpectedly") from self._failure
+
+    async def _topics(self) -> list[str]:
+        """``matches``, the retry topics of the schedule, and any other retry topic that exists
+        (left by an earlier schedule: its records must still be delivered)."""
+        wanted = {self._matches, *(self._settings.topic(retry_topic(t)) for t in self._tiers)}
+        existing = await self._consumer.topics()
+        wanted |= {t for t in existing if t.startswith(self._retry_prefix)}
+        return sorted(wanted)
 
     async def _loop(self) -> None:
-        next_commit = asyncio.get_running_loop().time() + self._settings.notifier_commit_interval
+        loop = asyncio.get_running_loop()
+        next_commit = loop.time() + self._settings.notifier_commit_interval
         while not self._stopping.is_set():
-            room = self._apply_backpressure()
+            room = self._flow_control()
             batches = await self._consumer.getmany(timeout_ms=_FETCH_TIMEOUT_MS, max_records=room)
             for tp, records in batches.items():
                 for record in records:
-                    await self._accept(tp, record)
-            now = asyncio.get_running_loop().time()
+                    if not await self._accept(tp, record):
+                        break  # the partition was rewound to a retry not yet due
+            now = loop.time()
             if now >= next_commit:
                 await self._commit()
+                await self._update_lag()
                 next_commit = now + self._settings.notifier_commit_interval
 
-    def _apply_backpressure(self) -> int:
-        """Pause fetching at ``notifier_max_pending`` unsettled records, resume below half;
-        return how many records the next fetch may take (so the bound holds exactly).
+    def _flow_control(self) -> int:
+        """Pause what must not be fetched now, resume the rest; return the next fetch's size.
 
-        Paused partitions keep the consumer polling, so it stays in the group meanwhile.
+        Paused: every partition while ``notifier_max_pending`` records are unsettled (until below
+        half), and a retry partition until its head record is due. Paused partitions keep the
+        consumer polling, so it stays in the group meanwhile.
         """
+        now = asyncio.get_running_loop().time()
+        self._waiting = {tp: due for tp, due in self._waiting.items() if due > now}
         pending = self._tracker.pending()
         limit = self._settings.notifier_max_pending
-        assigned = self._consumer.assignment()
         if pending >= limit:
-            # Re-applied every round so partitions assigned meanwhile are paused too.
-            self._consumer.pause(*assigned)
-            self._paused = True
-        elif self._paused and pending < limit // 2 + 1:
-            self._consumer.resume(*assigned)
-            self._paused = False
+            self._over_limit = True
+        elif self._over_limit and pending < limit // 2 + 1:
+            self._over_limit = False
+        assigned = self._consumer.assignment()
+        # Re-applied every round so that partitions assigned meanwhile follow the rule too.
+        held = set(assigned) if self._over_limit else {tp for tp in self._waiting if tp in assigned}
+        if held:
+            self._consumer.pause(*held)
+        free = set(assigned) - held
+        if free & self._consumer.paused():
+            self._consumer.resume(*free)
         return max(1, min(_MAX_FETCH, limit - pending))
 
     # -- one record ------------------------------------------------------------------------------
-    async def _accept(self, tp: TopicPartition, record) -> None:
-        """Register, decode and queue (or dead-letter) one fetched record."""
+    async def _accept(self, tp: TopicPartition, record) -> bool:
+        """Register, decode and queue (or dead-letter) one record; False when the partition was
+        rewound because this retry is not due yet (the rest of its batch is then dropped)."""
+        is_retry = tp.topic != self._matches
+        try:
+            work_parts = self._decode_retry(record.value) if is_retry else (*self._decode(record.value), 1, [])
+        except _Unusable as exc:
+            self.stats.fetched += 1
+            await self._reject(self._tracker.add(tp, record.offset), record, exc)
+            return True
+        alert, endpoint, attempt, history = work_parts[:4]
+        if is_retry:
+            wait = (work_parts[4] - datetime.now(timezone.utc)).total_seconds()
+            if wait > 0:
+                self._consumer.seek(tp, record.offset)
+                self._waiting[tp] = asyncio.get_running_loop().time() + wait
+                return False
         self.stats.fetched += 1
         ticket = self._tracker.add(tp, record.offset)
-        try:
-            alert, endpoint = self._decode(record.value)
-        except _Unusable as exc:
-            await self._reject(ticket, record, exc)
-            return
         lane = self._lanes.setdefault(endpoint.subscriber, _Lane())
-        lane.queue.append(_Work(ticket, alert, endpoint))
-        if lane.task is None:
-            lane.task = asyncio.create_task(self._drain_lane(endpoint.subscriber, lane), name=f"lane-{endpoint.subscriber}")
-            lane.task.add_done_callback(self._lane_done)
-
-    def _lane_done(self, task: asyncio.Task) -> None:
-        """A lane that raised is a bug: stop the notifier loudly rather than stall its partition."""
-        if task.cancelled() or task.exception() is None:
-            return
-        log.error("delivery lane %s failed", task.get_name(), exc_info=task.exception())
-        self._failure = task.exception()
-        self._stopping.set()
+        lane.queue.append(_Work(ticket, alert, endpoint, attempt, history))
+        self._pump(endpoint.subscriber, lane)
+        return True
 
     def _decode(self, value: bytes | None) -> tuple[Alert, Endpoint]:
-        """The alert and its endpoint, or ``_Unusable`` with a reason naming the field."""
+        """The alert of a ``matches`` record and its endpoint, or ``_Unusable`` with the reason."""
         if not value:
             raise _Unusable("empty record (no value)", "EmptyRecord")
         try:
             alert = Alert.model_validate_json(value)
         except ValidationError as exc:
             raise _Unusable("; ".join(error_messages(exc)), "ValidationError") from None
+        return alert, self._endpoint_of(alert)
+
+    def _decode_retry(self, value: bytes | None) -> tuple:
+        """(alert, endpoint, attempt, history, due_at) of a retry record, or ``_Unusable``."""
+        if not value:
+            raise _Unusable("empty record (no value)", "EmptyRecord")
+        try:
+            envelope = RetryEnvelope.model_validate_json(value)
+        except ValidationError as exc:
+            raise _Unusable("; ".join(error_messages(exc)), "ValidationError") from None
+        endpoint = self._endpoint_of(envelope.alert)
+        return envelope.alert, endpoint, envelope.attempt, list(envelope.attempts), envelope.due_at
+
+    def _endpoint_of(self, alert: Alert) -> Endpoint:
         endpoint = self._endpoints.get(alert.subscriber)
         if endpoint is None:
             raise _Unusable(f"subscriber {alert.subscriber!r} is not in the rule file", "UnknownSubscriber", alert.webhook_id)
-        return alert, endpoint
+        return endpoint
 
     async def _reject(self, ticket: Ticket, record, problem: _Unusable) -> None:
-        """Dead-letter ``record`` to ``matches.rejected``, then settle it.
-
-        The broker must have the dead letter before the record is settled; while it cannot take
-        it the loop retries (the broker being away stalls everything anyway), unless stopping.
-        """
+        """Dead-letter ``record`` to ``matches.rejected`` with the reason, then settle it."""
         dead = RejectedRecord.of(
             "notifier", problem.reason, record.value, record_id=problem.record_id,
             topic=record.topic, partition=record.partition, offset=record.offset, key=record.key,
         ).model_copy(update={"error_type": problem.error_type})
-        for attempt, backoff in enumerate((*_DEAD_LETTER_BACKOFF_S, None)):
-            try:
-                await self._publisher.publish(self._rejected_topic, dead.to_json(), key=record.key)
-                break
-            except TransientError as exc:
-                if backoff is None or self._stopping.is_set():
-                    raise
-                log.warning("dead letter of %s[%d]@%d not accepted (%s); retrying", record.topic, record.partition, record.offset, exc)
-                await asyncio.sleep(backoff)
+        if not await self._publish([Record(self._rejected_topic, dead.to_json(), record.key)]):
+            return  # stopping with the broker away: left unsettled, redone after restart
         self.stats.rejected += 1
+        self.metrics.deliveries.labels("rejected").inc()
         log.warning("rejected %s[%d]@%d to %s: %s", record.topic, record.partition, record.offset, self._rejected_topic, problem.reason)
         self._tracker.settle(ticket)
 
     # -- lanes -----------------------------------------------------------------------------------
-    async def _drain_lane(self, subscriber: str, lane: _Lane) -> None:
-        """Deliver the lane's alerts in order until its queue is empty, then end."""
-        try:
-            # On shutdown a lane finishes the alert in hand and leaves the rest for after restart.
-            while lane.queue and not self._stopping.is_set():
-                work = lane.queue[0]
-                if self._tracker.is_live(work.ticket):
-                    report = await self._sender.deliver(work.alert, work.endpoint, self._stopping)
-                    if report.final is None:
-                        return  # interrupted by shutdown: leave it unsettled, redone after restart
-                    await self._finish(work, report)
-                lane.queue.popleft()
-        finally:
-            lane.task = None
-            if not lane.queue:
-                self._lanes.pop(subscriber, None)
+    def _pump(self, subscriber: str, lane: _Lane) -> None:
+        """Start the lane's next attempts, up to the per-subscriber in-flight bound."""
+        bound = self._settings.notifier_max_in_flight_per_subscriber
+        while lane.queue and lane.running < bound and not self._stopping.is_set():
+            work = lane.queue.popleft()
+            lane.running += 1
+            task = asyncio.create_task(self._handle(work), name=f"deliver-{subscriber}")
+            self._tasks.add(task)
+            task.add_done_callback(partial(self._work_done, subscriber, lane))
 
-    async def _finish(self, work: _Work, report: DeliveryReport) -> None:
-        """Count and log a finished delivery, hand it to ``on_report``, settle its record."""
-        if report.delivered:
-            self.stats.delivered += 1
-            log.debug("delivered %s to %s in %d attempt(s)", work.alert.webhook_id, work.endpoint.subscriber, len(report.attempts))
+    def _work_done(self, subscriber: str, lane: _Lane, task: asyncio.Task) -> None:
+        """An attempt ended: start the next; a task that raised is a bug and stops the notifier."""
+        self._tasks.discard(task)
+        lane.running -= 1
+        if not task.cancelled() and task.exception() is not None:
+            log.error("delivery to %s failed unexpectedly", subscriber, exc_info=task.exception())
+            self._failure = task.exception()
+            self._stopping.set()
+        self._pump(subscriber, lane)
+        if not lane.queue and lane.running == 0 and self._lanes.get(subscriber) is lane:
+            del self._lanes[subscriber]
+
+    async def _handle(self, work: _Work) -> None:
+        """One attempt at ``work`` and what follows from it, published; then settle."""
+        if not self._tracker.is_live(work.ticket):
+            return  # its partition was revoked meanwhile: the new owner does it
+        subscriber = work.endpoint.subscriber
+        if self._states.is_disabled(subscriber):
+            reason = self._states.disabled()[subscriber].reason
+            if await self._publish([self._dead_record(work, "disabled", f"subscriber disabled: {reason}")]):
+                self._count_dead("disabled", work)
+                self._tracker.settle(work.ticket)
+            return
+        result, attempt = await self._attempt(work)
+        step = next_step(self._policy, work.attempt, result, self._rng)
+        records, log_line = self._follow_up(work, result, attempt, step)
+        if await self._publish(records):
+            log_line()
+            self._tracker.settle(work.ticket)
+
+    async def _attempt(self, work: _Work) -> tuple[oc.AttemptOutcome, DeliveryAttempt]:
+        """POST once through the endpoint's circuit breaker (or record that it held it back)."""
+        loop = asyncio.get_running_loop()
+        breaker = self._breaker(work.endpoint)
+        if not breaker.allow(loop.time()):
+            result = oc.circuit_open((breaker.retry_at() or loop.time()) - loop.time())
+            record = attempt_record(work.alert, work.endpoint, work.attempt, result, datetime.now(timezone.utc))
         else:
-            self.stats.given_up += 1
-            last = report.attempts[-1]
-            log.error(
-                "gave up delivering %s (rule %s, article %s) to %s after %d attempt(s): %s",
-                work.alert.webhook_id, work.alert.rule.id, work.alert.article.id,
-                work.endpoint.subscriber, len(report.attempts), last.error,
-            )
-        if self._on_report is not None:
-            await self._on_report(report)
-        self._tracker.settle(work.ticket)
+            was = breaker.state
+            result, record = await self._sender.attempt(work.alert, work.endpoint, work.attempt)
+            self.metrics.latency.observe(record.latency_ms / 1000)
+            if result.delivered:
+                breaker.record_success(loop.time())
+            else:
+                breaker.record_failure(loop.time())
+            if breaker.state != was:
+                log.warning("circuit breaker of %s (%s): %s -> %s", work.endpoint.subscriber, work.endpoint.safe_url, was, breaker.state)
+        self.metrics.attempts.labels(result.outcome).inc()
+        self.metrics.breakers_open.set(sum(b.state != CLOSED for b in self._breakers.values()))
+        return result, record
+
+    def _breaker(self, endpoint: Endpoint) -> CircuitBreaker:
+        """The endpoint's breaker (one per URL: subscribers sharing a URL share its health)."""
+        breaker = self._breakers.get(endpoint.url)
+        if breaker is None:
+            breaker = self._breakers[endpoint.url] = CircuitBreaker(self._settings.breaker_threshold, self._settings.breaker_cooldown)
+        return breaker
+
+    def _follow_up(self, work: _Work, result: oc.AttemptOutcome, attempt: DeliveryAttempt, step) -> tuple[list[Record], callable]:
+        """The records to produce after an attempt, and the log/count to do once they are durable."""
+        key = work.alert.subscriber.encode()
+        alert, sub = work.alert, work.endpoint.subscriber
+        if step.action == DONE:
+            records = [self._attempt_record(attempt)]
+
+            def done() -> None:
+                self.stats.delivered += 1
+                self.metrics.deliveries.labels("delivered").inc()
+                log.debug("delivered %s to %s at attempt %d", alert.webhook_id, sub, work.attempt)
+
+            return records, done
+        history = [*work.history, attempt][-_HISTORY_MAX:]
+        if step.action == DEAD:
+            records = [self._attempt_record(attempt), self._dead_record(work, step.dead_reason, result.error or result.outcome, history)]
+            if step.disable:
+                state = SubscriberState(subscriber=sub, status="disabled", reason=f"{work.endpoint.safe_url} answered 410 Gone",
+                                        webhook_id=alert.webhook_id, at=attempt.at)
+                records.append(Record(self._settings.topic("deliveries.subscribers"), state.to_json(), key))
+
+            def dead() -> None:
+                if step.disable:
+                    self._states.apply(state)
+                    log.error("subscriber %s disabled: %s answered 410 Gone (alert %s); its alerts are dead-lettered "
+                              "until `newsalert deliveries enable --subscriber %s`", sub, work.endpoint.safe_url, alert.webhook_id, sub)
+                self._count_dead(step.dead_reason, work, result.error)
+
+            return records, dead
+        due = attempt.at + timedelta(seconds=step.delay)
+        attempt = attempt.model_copy(update={"next_attempt_at": due})
+        history[-1] = attempt
+        envelope = RetryEnvelope(alert=alert, attempt=work.attempt + 1, due_at=due,
+                                 last_error=truncate(result.error or result.outcome, ERROR_MAX), attempts=history)
+        topic = self._settings.topic(retry_topic(tier_for(step.delay, self._tiers)))
+        records = [self._attempt_record(attempt), Record(topic, envelope.to_json(), key)]
+
+        def retried() -> None:
+            self.stats.retried += 1
+            self.metrics.deliveries.labels("retry_scheduled").inc()
+            log.warning("delivery of %s to %s (%s) attempt %d/%d failed: %s; next attempt in %.1f s",
+                        alert.webhook_id, sub, work.endpoint.safe_url, work.attempt, self._policy.max_attempts, result.error, step.delay)
+
+        return records, retried
+
+    def _attempt_record(self, attempt: DeliveryAttempt) -> Record:
+        return Record(self._settings.topic("deliveries.attempts"), attempt.to_json(), attempt.subscriber.encode())
+
+    def _dead_record(self, work: _Work, reason: str, error: str, history: list[DeliveryAttempt] | None = None) -> Record:
+        dead = DeadDelivery(alert=work.alert, reason=reason, attempts=history if history is not None else work.history,
+                            last_error=truncate(error, ERROR_MAX), dead_at=datetime.now(timezone.utc))
+        return Record(self._settings.topic("deliveries.dead"), dead.to_json(), work.alert.subscriber.encode())
+
+    def _count_dead(self, reason: str, work: _Work, error: str | None = None) -> None:
+        self.stats.given_up += 1
+        self.metrics.deliveries.labels("dead").inc()
+        log.error("gave up delivering %s (rule %s, article %s) to %s after %d attempt(s), %s: %s",
+                  work.alert.webhook_id, work.alert.rule.id, work.alert.article.id, work.endpoint.subscriber,
+                  work.attempt if reason != "disabled" else 0, reason, error or reason)
+
+    async def _publish(self, records: list[Record]) -> bool:
+        """Produce ``records`` (acks=all), retrying while the broker is away; False if stopping
+        first (the work is then left unsettled and redone after a restart)."""
+        tries = 0
+        while True:
+            try:
+                await self._publisher.publish_many(records)
+                return True
+            except TransientError as exc:
+                if self._stopping.is_set():
+                    return False
+                backoff = _PUBLISH_BACKOFF_S[min(tries, len(_PUBLISH_BACKOFF_S) - 1)]
+                tries += 1
+                log.warning("the broker did not take %d delivery record(s) (%s); retrying in %.1f s", len(records), exc, backoff)
+                try:  # wakes early on stop, so a stop never waits for the back-off
+                    await asyncio.wait_for(self._stopping.wait(), timeout=backoff)
+                except asyncio.TimeoutError:
+                    pass
 
     async def _drain(self, grace: float, partitions: set | None = None) -> None:
-        """Wait up to ``grace`` seconds for the lanes (of ``partitions``, or all) to settle."""
-        deadline = asyncio.get_running_loop().time() + grace
-        while asyncio.get_running_loop().time() < deadline:
-            if partitions is None:
-                busy = any(lane.task is not None for lane in self._lanes.values())
-            else:
-                busy = any(self._tracker.pending(tp) for tp in partitions)
+        """Wait up to ``grace`` seconds for in-flight work (of ``partitions``, or all) to settle."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + grace
+        while loop.time() < deadline:
+            busy = bool(self._tasks) if partitions is None else any(self._tracker.pending(tp) for tp in partitions)
             if not busy:
                 return
             await asyncio.sleep(0.05)
         if partitions is None:
-            tasks = [lane.task for lane in self._lanes.values() if lane.task is not None]
+            tasks = list(self._tasks)
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
-            log.warning("stopped with %d alert(s) unsettled: they are delivered again after restart", self._tracker.pending())
+            log.warning("stopped with %d record(s) unsettled: they are handled again after restart", self._tracker.pending())
 
-    # -- commits ---------------------------------------------------------------------------------
+    # -- commits and lag -------------------------------------------------------------------------
     async def _commit(self, partitions: set | None = None) -> None:
         """Commit every moved commit point (of ``partitions``, or all); failures only logged.
 
-        A failed commit loses nothing: the records are redelivered (at least once).
+        A failed commit loses nothing: the records are handled again (at least once).
         """
         offsets = self._tracker.to_commit(partitions)
         if not offsets or self._consumer is None:
@@ -293,10 +467,27 @@ class Notifier:
         try:
             await self._consumer.commit(offsets)
         except KafkaError as exc:
-            log.warning("offset commit failed (%s); the alerts after the last commit may be redelivered", exc)
+            log.warning("offset commit failed (%s); the records after the last commit may be handled again", exc)
             return
         self._tracker.mark_committed(offsets)
         self.stats.commits += 1
+
+    async def _update_lag(self) -> None:
+        """Refresh the lag gauges: per assigned partition, records not fetched plus not settled."""
+        retries = 0
+        for tp in self._consumer.assignment():
+            highwater = self._consumer.highwater(tp)
+            if highwater is None:
+                continue
+            try:
+                position = await self._consumer.position(tp)
+            except KafkaError:
+                continue
+            lag = max(highwater - position, 0) + self._tracker.pending(tp)
+            self.metrics.lag.labels(tp.topic, str(tp.partition)).set(lag)
+            if tp.topic != self._matches:
+                retries += lag
+        self.metrics.retries_pending.set(retries)
 
     async def on_revoked(self, revoked: set[TopicPartition]) -> None:
         """Before giving partitions away: let their in-flight alerts settle briefly, commit, forget."""
@@ -306,7 +497,12 @@ class Notifier:
             await self._drain(min(self._settings.shutdown_grace, 10.0), set(revoked))
         await self._commit(set(revoked))
         self._tracker.drop(revoked)
+        for tp in revoked:
+            self._waiting.pop(tp, None)
         log.info("partitions revoked: %s", sorted(f"{tp.topic}[{tp.partition}]" for tp in revoked))
+
+
+_HISTORY_MAX = 50  # attempts carried by a retry or dead letter (the schedule allows at most 51)
 
 
 class _Unusable(Exception):

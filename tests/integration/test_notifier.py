@@ -106,7 +106,8 @@ async def receiver():
 def settings(kafka_settings: Settings) -> Settings:
     """Short retries and commit interval so the tests stay quick."""
     return kafka_settings.model_copy(
-        update={"inline_retry_delays": "0.2,0.3,0.3", "notifier_commit_interval": 0.2, "webhook_timeout": 5.0}
+        update={"retry_schedule": "0.2,0.3,0.3", "retry_throttle_floor": 0, "breaker_threshold": 100,
+                "notifier_commit_interval": 0.2, "webhook_timeout": 5.0}
     )
 
 
@@ -215,7 +216,7 @@ async def test_malformed_records_are_dead_lettered_and_the_next_alert_still_deli
 
 async def test_endpoint_failing_twice_then_succeeding_is_delivered_without_holding_up_others(settings: Settings, receiver: Receiver) -> None:
     await ensure_topics(settings)
-    settings = settings.model_copy(update={"inline_retry_delays": "1,1,1"})
+    settings = settings.model_copy(update={"retry_schedule": "1,1,1"})
     receiver.fail_first["alice"] = 2
     flaky, healthy = make_alert(1, "alice"), make_alert(2, "bob")
     await publish(settings, [(b"alice", flaky.to_json()), (b"bob", healthy.to_json())])

@@ -8,11 +8,12 @@ checks it).
 Rules (Standard Webhooks / Svix practice):
 
 - success is 2xx only; a redirect is not followed and counts as a failure;
-- ``410 Gone`` means the endpoint is gone for good: no further attempt (the subscriber is
-  disabled once the delivery issue's per-subscriber state exists);
+- ``410 Gone`` means the endpoint is gone for good: no further attempt, and the notifier disables
+  the subscriber (its later alerts are dead-lettered until ``newsalert deliveries enable``);
 - ``429`` and ``503`` carrying ``Retry-After`` are ``rate_limited`` and keep the hint;
 - every other status, a timeout and a connection failure are retryable;
-- a target refused before connecting (SSRF guard) is ``blocked``: final, retrying cannot help.
+- a target refused before connecting (SSRF guard) is ``blocked``: final, retrying cannot help;
+- a request the endpoint's circuit breaker held back is ``circuit_open``: not sent, retried.
 """
 
 from __future__ import annotations
@@ -29,8 +30,9 @@ GONE = "gone"
 TIMEOUT = "timeout"
 CONNECTION_ERROR = "connection_error"
 BLOCKED = "blocked"
+CIRCUIT_OPEN = "circuit_open"
 
-OUTCOMES = (DELIVERED, HTTP_ERROR, RATE_LIMITED, GONE, TIMEOUT, CONNECTION_ERROR, BLOCKED)
+OUTCOMES = (DELIVERED, HTTP_ERROR, RATE_LIMITED, GONE, TIMEOUT, CONNECTION_ERROR, BLOCKED, CIRCUIT_OPEN)
 """Every outcome name; equal to the members of ``schemas.delivery.Outcome``."""
 
 _RETRY_AFTER_MAX_S = 7 * 24 * 3600.0  # a hint beyond a week is nonsense; ignore the excess
@@ -42,6 +44,7 @@ class FailureKind(Enum):
     TIMEOUT = TIMEOUT
     CONNECTION = CONNECTION_ERROR
     BLOCKED = BLOCKED
+    CIRCUIT_OPEN = CIRCUIT_OPEN
 
 
 @dataclass(frozen=True)
@@ -82,6 +85,14 @@ def from_status(status: int, retry_after: str | None = None, now: datetime | Non
 def from_failure(kind: FailureKind, detail: str) -> AttemptOutcome:
     """The outcome of an attempt that got no answer, ``detail`` saying what happened."""
     return AttemptOutcome(kind.value, retryable=kind is not FailureKind.BLOCKED, error=detail or kind.value)
+
+
+def circuit_open(retry_at_in: float | None = None) -> AttemptOutcome:
+    """The outcome of a request the endpoint's circuit breaker did not let out."""
+    detail = "circuit breaker open: the endpoint failed repeatedly, request not sent"
+    if retry_at_in is not None:
+        detail += f" (next probe in {max(retry_at_in, 0):.0f} s)"
+    return AttemptOutcome(CIRCUIT_OPEN, retryable=True, error=detail)
 
 
 def parse_retry_after(value: str, now: datetime | None = None) -> float | None:

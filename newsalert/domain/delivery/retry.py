@@ -1,27 +1,61 @@
-"""When to try a failed delivery again: a retry schedule as data, with jitter.
+"""When to try a failed delivery again: the retry schedule as data, with jitter and clamps.
 
 A ``RetryPolicy`` is a list of delays: ``delays[0]`` is waited after the first failed attempt,
-``delays[1]`` after the second, and so on; when the list is used up the alert is given up. Each
-delay gets a random factor in ``[1 - jitter, 1 + jitter]`` so that many alerts failing together
-do not come back together. A ``Retry-After`` hint is honoured but clamped between the scheduled
-delay and twice it, so a receiver can slow us down without stalling delivery indefinitely.
+``delays[1]`` after the second, and so on; when the list is used up the alert is dead-lettered.
+The schedule comes from ``NEWSALERT_RETRY_SCHEDULE`` (comma-separated seconds). Default:
 
-The notifier of the pipeline issue uses a short schedule in process; the delivery issue runs the
-same policy with a long schedule through retry topics.
+    ========  ==================  =====================  ==========================
+    attempt   delay before it     with ±20 % jitter      time since the first try
+    ========  ==================  =====================  ==========================
+    1         (immediately)       --                     0
+    2         5 s                 4 s .. 6 s             ~5 s
+    3         5 min               4 min .. 6 min         ~5 min
+    4         30 min              24 min .. 36 min       ~35 min
+    5         2 h                 1 h 36 .. 2 h 24       ~2 h 35
+    6         5 h                 4 h .. 6 h             ~7 h 35
+    7         10 h                8 h .. 12 h            ~17 h 35
+    8         10 h                8 h .. 12 h            ~27 h 35
+    ========  ==================  =====================  ==========================
+
+After attempt 8 fails the alert goes to ``deliveries.dead`` (``newsalert deliveries replay``
+re-sends it). Rules applied to each delay, in this order:
+
+1. jitter: the scheduled delay times a random factor in ``[1 - jitter, 1 + jitter]``
+   (``NEWSALERT_RETRY_JITTER``, default 0.2), so alerts failing together do not return together;
+2. ``Retry-After`` (429 or 503 carrying it): the hint is used instead, clamped between the
+   scheduled delay and twice it, so a receiver can slow us down but not stall delivery;
+3. throttle floor: after a timeout or a 429 the delay is at least
+   ``NEWSALERT_RETRY_THROTTLE_FLOOR`` seconds (default 60), so an overloaded receiver is not hit
+   again after 5 s. Tests with a schedule of seconds set it to 0.
+
+Success is 2xx only; 410 and a target refused by the SSRF guard are final (no delay); every other
+failure (3xx, 4xx, 5xx, timeout, connection refused or reset, circuit breaker open) is retried.
+
+``tiers`` groups delays into the retry topics the notifier uses (see ``services.notifier``).
 """
 
 from __future__ import annotations
 
 import random
+from bisect import bisect_right
 from dataclasses import dataclass
 
-from newsalert.domain.delivery.outcome import RATE_LIMITED, TIMEOUT, AttemptOutcome
+from newsalert.domain.delivery.outcome import GONE, TIMEOUT, AttemptOutcome
+
+DEFAULT_SCHEDULE = "5,300,1800,7200,18000,36000,36000"
+"""The default ``NEWSALERT_RETRY_SCHEDULE``: 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h."""
+DEFAULT_THROTTLE_FLOOR = 60.0
+"""Least delay after a timeout or a 429, in seconds."""
+
+_MAX_DELAY_S = 7 * 24 * 3600.0  # a week: beyond it a retry is pointless and likely a typo
+_MAX_RETRIES = 50  # the dead letter carries every attempt; keep that record bounded
 
 
 def parse_delays(text: str) -> tuple[float, ...]:
     """``"1, 4, 10"`` -> ``(1.0, 4.0, 10.0)``; an empty string means no retries.
 
-    Raises ``ValueError`` naming the bad item for a non-number or a negative delay.
+    Raises ``ValueError`` naming the bad item for a non-number, a negative delay, a delay above a
+    week or more than 50 delays.
     """
     delays = []
     for item in (part.strip() for part in text.split(",")):
@@ -33,14 +67,18 @@ def parse_delays(text: str) -> tuple[float, ...]:
             raise ValueError(f"retry delay {item!r} is not a number of seconds") from None
         if value < 0 or value != value:  # NaN is not a delay either
             raise ValueError(f"retry delay {item!r} must be zero or more seconds")
+        if value > _MAX_DELAY_S:
+            raise ValueError(f"retry delay {item!r} is more than a week")
         delays.append(value)
+    if len(delays) > _MAX_RETRIES:
+        raise ValueError(f"a retry schedule has at most {_MAX_RETRIES} delays, got {len(delays)}")
     return tuple(delays)
 
 
 @dataclass(frozen=True)
 class RetryPolicy:
     """Delays between attempts (see the module docstring); ``throttle_floor`` is the least delay
-    after a timeout or a rate limit (0 = no floor)."""
+    after a timeout or a 429 (0 = no floor)."""
 
     delays: tuple[float, ...]
     jitter: float = 0.2
@@ -49,6 +87,13 @@ class RetryPolicy:
     def __post_init__(self) -> None:
         if not 0 <= self.jitter < 1:
             raise ValueError(f"jitter must be in [0, 1), got {self.jitter}")
+        if self.throttle_floor < 0:
+            raise ValueError(f"throttle floor must be zero or more, got {self.throttle_floor}")
+
+    @classmethod
+    def from_text(cls, schedule: str, jitter: float = 0.2, throttle_floor: float = DEFAULT_THROTTLE_FLOOR) -> RetryPolicy:
+        """The policy of a ``NEWSALERT_RETRY_SCHEDULE`` value."""
+        return cls(parse_delays(schedule), jitter, throttle_floor)
 
     @property
     def max_attempts(self) -> int:
@@ -68,6 +113,60 @@ class RetryPolicy:
         delay = scheduled * factor
         if result.retry_after is not None:
             delay = min(max(result.retry_after, scheduled), 2 * scheduled)
-        if result.outcome in (RATE_LIMITED, TIMEOUT):
+        if result.outcome == TIMEOUT or result.status == 429:
             delay = max(delay, self.throttle_floor)
         return delay
+
+    def tiers(self) -> tuple[float, ...]:
+        """The distinct delays a retry can get, ascending: the schedule's and the throttle floor.
+
+        One retry topic per tier keeps the records of a topic close to due-time order.
+        """
+        values = set(self.delays)
+        if self.throttle_floor > 0 and self.delays:
+            values.add(self.throttle_floor)
+        return tuple(sorted(values))
+
+
+def tier_for(delay: float, tiers: tuple[float, ...]) -> float:
+    """The tier a retry waiting ``delay`` seconds goes to: the largest tier not above it
+    (the smallest tier for a delay below all, as jitter can make it)."""
+    if not tiers:
+        raise ValueError("no retry tiers: the schedule is empty")
+    index = bisect_right(tiers, delay) - 1
+    return tiers[max(index, 0)]
+
+
+def tier_name(tier: float) -> str:
+    """``5.0`` -> ``"5s"``, ``0.5`` -> ``"0.5s"``: the suffix of the tier's retry topic."""
+    return f"{tier:g}s"
+
+
+DONE = "done"
+RETRY = "retry"
+DEAD = "dead"
+
+
+@dataclass(frozen=True)
+class NextStep:
+    """What follows an attempt: ``done`` (delivered), ``retry`` after ``delay`` seconds, or
+    ``dead`` for ``dead_reason``; ``disable`` when the subscriber must get no further attempts."""
+
+    action: str
+    delay: float | None = None
+    dead_reason: str | None = None
+    disable: bool = False
+
+
+def next_step(policy: RetryPolicy, attempt: int, result: AttemptOutcome, rng: random.Random | None = None) -> NextStep:
+    """The decision after attempt number ``attempt`` came to ``result``."""
+    if result.delivered:
+        return NextStep(DONE)
+    if result.outcome == GONE:
+        return NextStep(DEAD, dead_reason="gone", disable=True)
+    if not result.retryable:
+        return NextStep(DEAD, dead_reason="blocked")
+    delay = policy.next_delay(attempt, result, rng)
+    if delay is None:
+        return NextStep(DEAD, dead_reason="exhausted")
+    return NextStep(RETRY, delay=delay)

@@ -1,0 +1,43 @@
+"""Prometheus metrics of the notifier, served at ``/metrics`` on its health port.
+
+Own registry per process object (tests run several notifiers in one interpreter), like ingest.
+
+- ``newsalert_notifier_attempts_total{outcome}``      every attempt by outcome (delivered,
+  http_error, rate_limited, gone, timeout, connection_error, blocked, circuit_open);
+- ``newsalert_notifier_deliveries_total{result}``    what became of each alert handled:
+  delivered, retry_scheduled, dead (retries used up, gone, blocked, disabled), rejected
+  (malformed record dead-lettered to matches.rejected);
+- ``newsalert_notifier_delivery_seconds``            latency of the HTTP attempts;
+- ``newsalert_notifier_retries_pending``             records on the retry topics not yet settled;
+- ``newsalert_notifier_consumer_lag{topic,partition}`` records of an assigned partition not yet
+  settled (not fetched yet, plus fetched and in progress);
+- ``newsalert_notifier_breakers_open``               endpoints whose circuit breaker is not closed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+_LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
+
+
+@dataclass
+class NotifierMetrics:
+    """The notifier's metrics in their own registry; see the module docstring."""
+
+    registry: CollectorRegistry = field(default_factory=CollectorRegistry)
+
+    def __post_init__(self) -> None:
+        r = self.registry
+        self.attempts = Counter("newsalert_notifier_attempts", "Delivery attempts by outcome.", ["outcome"], registry=r)
+        self.deliveries = Counter("newsalert_notifier_deliveries", "Alerts handled, by result.", ["result"], registry=r)
+        self.latency = Histogram(
+            "newsalert_notifier_delivery_seconds", "Latency of webhook POSTs.", buckets=_LATENCY_BUCKETS, registry=r
+        )
+        self.retries_pending = Gauge("newsalert_notifier_retries_pending", "Records on the retry topics not yet settled.", registry=r)
+        self.lag = Gauge(
+            "newsalert_notifier_consumer_lag", "Records of an assigned partition not yet settled.", ["topic", "partition"], registry=r
+        )
+        self.breakers_open = Gauge("newsalert_notifier_breakers_open", "Endpoints whose circuit breaker is open or half-open.", registry=r)
