@@ -1,0 +1,204 @@
+"""The end-to-end benchmark's report: the markdown section of ``docs/benchmarks.md`` and
+``docs/latency.png``, both rendered from the ``results.json`` of ``pipeline_bench.py``.
+
+    .venv/bin/python benchmarks/pipeline_report.py runs/bench-<time>/results.json   # re-render
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+DOC = ROOT / "docs" / "benchmarks.md"
+SECTION = "## End-to-end pipeline (issue 7)"
+TARGET_RATE, TARGET_P99_MS, TARGET_P99_LOAD, TARGET_RAW_FRACTION = 1000, 250, 200, 0.30
+
+
+def _ms(value: float | None) -> str:
+    return "-" if value is None else f"{value:,.0f}"
+
+
+def render(report: dict) -> str:
+    """The whole section, headed by ``SECTION``."""
+    m, a, raw = report["machine"], report["args"], report["raw"]
+    phases = report["phases"]
+    lines = [
+        SECTION, "",
+        f"Command: `{report['command']}` (`make bench` runs it with the defaults; {report['total_s'] / 60:.1f} min). "
+        f"Machine: {m['cores']} cores ({m['cpu']}), {m['ram_gb']} GB RAM, Python {m['python']}, Kafka {m['kafka']} "
+        f"(local single broker on the same machine), {m['date']}; load average at start {m['load_avg_at_start']}.",
+        "",
+        f"Set-up: {a['rules']:,} generated rules (the engine benchmark's generator, seed {a['seed']}), each notifying one of "
+        f"{a['subscribers']} subscribers; {a['matchers']} matcher worker(s) and {a['notifiers']} notifier(s), "
+        f"{report['partitions']} partitions on `articles` and `matches`; receiver `benchmarks/bench_receiver.py` (separate "
+        f"process, every signature verified). Each phase has fresh topics and services, publishes for {a['duration']:g} s "
+        f"and then waits at most {a['drain']:g} s for both consumer groups to reach zero lag.",
+        "",
+        *_how_measured(),
+        "",
+        "| offered articles/s | published/s | matcher articles/s | alerts/article | alerts delivered (of produced) | "
+        "alerts/s | end-to-end articles/s | all delivered | p50 ms | p95 ms | p99 ms | max ms | peak lag matcher / notifier | duplicates |",
+        "|---:|---:|---:|---:|---:|---:|---:|:---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for p in phases:
+        lat = p["latency_ms"]
+        offered = f"{p['offered']:,.0f}" if p["offered"] else "max"
+        drained = f"yes ({p['drained_s']:.1f} s after)" if p["sustained"] else "no"
+        lines.append(
+            f"| {offered} | {p['publish_rate']:,.0f} | {p['matcher_rate']:,.0f} | {p['fanout']:.1f} | "
+            f"{p['alerts_delivered']:,} ({p['alerts_produced']:,}) | {p['alerts_rate']:,.0f} | {p['e2e_rate']:,.0f} | {drained} | "
+            f"{_ms(lat.get('p50'))} | {_ms(lat.get('p95'))} | {_ms(lat.get('p99'))} | {_ms(lat.get('max'))} | "
+            f"{p['max_lag']['matcher']:,} / {p['max_lag']['notifier']:,} | {p['duplicates']} |"
+        )
+    lines += [
+        f"| raw aiokafka | {raw['articles_per_s']:,.0f} | - | - | - | - | {raw['articles_per_s']:,.0f} | - | - | - | - | - | - | - |",
+        "",
+        "![latency against offered load, and consumer lag over time](latency.png)",
+        "",
+        *_process_table(phases),
+        "",
+        *_targets(report),
+        *_profiles(phases),
+    ]
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def _how_measured() -> list[str]:
+    return [
+        "How to read it: *latency* is receipt at the receiver minus the article's publish time (the Kafka record "
+        "timestamp set by the producer, which the matcher copies into the alert's `ingested_at`), over the first "
+        "receipt of every delivered alert. *Matcher articles/s*: articles committed by the matcher group divided by "
+        "the time from the first publish until the last of them was committed. *End-to-end articles/s*: when every "
+        "alert was delivered, articles published divided by the time from first publish to last receipt; otherwise "
+        "the smaller of the matcher's rate and alerts delivered/s divided by alerts per article. Lag is sampled every "
+        "second from the groups' committed offsets (`AIOKafkaAdminClient`). *Raw aiokafka*: the same article records "
+        "produced with the same producer settings (idempotent, acks=all, linger 5 ms) and consumed by a plain "
+        "`AIOKafkaConsumer` in another process, no processing: records divided by the time from the first send "
+        "to the last receipt.",
+    ]
+
+
+def _process_table(phases: list[dict]) -> list[str]:
+    """CPU (% of one core, over the phase) and peak RSS of every process, per phase."""
+    names: list[str] = []
+    for p in phases:
+        for proc in p["processes"]:
+            if proc["name"] not in names:
+                names.append(proc["name"])
+    heads = [f"{p['offered']:,.0f}/s" if p["offered"] else "max" for p in phases]
+    lines = [
+        "CPU (% of one core, averaged over the phase including the drain) and peak RSS (MB) of each process:",
+        "",
+        "| process | " + " | ".join(heads) + " |",
+        "|---|" + "---:|" * len(heads),
+    ]
+    for name in names:
+        cells = []
+        for p in phases:
+            proc = next((x for x in p["processes"] if x["name"] == name), None)
+            cells.append("-" if proc is None else f"{proc['cpu_percent']:.0f} % / {proc['rss_peak_mb']:.0f} MB")
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    return lines
+
+
+def _targets(report: dict) -> list[str]:
+    """Each target of issue 7 with the measured figure, met or missed and by how much."""
+    phases, raw = report["phases"], report["raw"]
+    out = ["Targets (issue 7):", ""]
+    sustained = [p for p in phases if p["sustained"] and p["offered"]]
+    best = max((p["offered"] for p in sustained), default=0)
+    flat = next((p for p in phases if not p["offered"]), None)
+    peak = max((p["e2e_rate"] for p in phases), default=0)
+    ok = best >= TARGET_RATE
+    out.append(f"- {'met' if ok else 'MISSED'}: ≥ {TARGET_RATE:,} articles/s sustained with {report['args']['rules']:,} rules: "
+               f"highest offered load fully delivered within the drain bound {best:,.0f}/s; highest end-to-end rate measured "
+               f"{peak:,.0f} articles/s" + ("" if ok or not peak else f" ({TARGET_RATE / peak:.1f}× short)") + ".")
+    at = next((p for p in phases if p["offered"] == TARGET_P99_LOAD), None)
+    if at is not None and at["latency_ms"]:
+        p99 = at["latency_ms"]["p99"]
+        met = p99 <= TARGET_P99_MS and at["sustained"]
+        out.append(f"- {'met' if met else 'MISSED'}: p99 ≤ {TARGET_P99_MS} ms at {TARGET_P99_LOAD} articles/s: {p99:,.0f} ms"
+                   + ("" if met else f" ({p99 / TARGET_P99_MS:.1f}× the target{'' if at['sustained'] else ', not all alerts delivered'})") + ".")
+    else:
+        out.append(f"- not measured: p99 at {TARGET_P99_LOAD} articles/s (no such load in --loads).")
+    if flat is not None:
+        fraction = flat["e2e_rate"] / raw["articles_per_s"]
+        out.append(f"- {'met' if fraction >= TARGET_RAW_FRACTION else 'MISSED'}: pipeline ≥ {TARGET_RAW_FRACTION:.0%} of raw aiokafka: "
+                   f"{flat['e2e_rate']:,.0f} of {raw['articles_per_s']:,.0f} articles/s = {fraction:.1%}"
+                   + ("" if fraction >= TARGET_RAW_FRACTION else f" ({TARGET_RAW_FRACTION / fraction:.0f}× short)" if fraction else "") + ".")
+        fanout = flat["fanout"]
+        if fanout:
+            out += ["", f"Why: every article produces {fanout:.1f} alerts on average with these rules, so N articles/s means "
+                        f"{fanout:.0f}·N signed webhook POSTs/s; the matcher's own rate at full load was {flat['matcher_rate']:,.0f} "
+                        f"articles/s and the notifier delivered {flat['alerts_rate']:,.0f} alerts/s."]
+    return out
+
+
+def _profiles(phases: list[dict]) -> list[str]:
+    """py-spy's top self-time functions per profiled process (max phase, ``--profile``)."""
+    out: list[str] = []
+    for p in phases:
+        for name, top in (p.get("profile") or {}).items():
+            if top:
+                out += ["", f"py-spy, {name} at max load, functions by share of samples on top of the stack:", ""]
+                out += [f"- {pct:.1f} % `{func}`" for func, pct in top]
+    return out
+
+
+def plot(report: dict, path: Path) -> None:
+    """Latency percentiles against offered load (left) and lag over time per phase (right)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    phases = [p for p in report["phases"] if p["latency_ms"]]
+    fixed = [p for p in phases if p["offered"]]
+    fig, (left, right) = plt.subplots(1, 2, figsize=(12, 4.8))
+    for key, style in (("p50", "o-"), ("p95", "s-"), ("p99", "^-"), ("max", "x--")):
+        left.plot([p["offered"] for p in fixed], [p["latency_ms"][key] for p in fixed], style, label=key)
+    for p in fixed:
+        if not p["sustained"]:
+            left.annotate("not all\ndelivered", (p["offered"], p["latency_ms"]["p99"]), fontsize=7, ha="center",
+                          xytext=(0, 8), textcoords="offset points")
+    left.axhline(TARGET_P99_MS, color="grey", linestyle=":", label=f"p99 target {TARGET_P99_MS} ms")
+    left.set(xscale="log", yscale="log", xlabel="offered load (articles/s)", ylabel="publish → webhook latency (ms)",
+             title=f"Latency, {report['args']['rules']:,} rules")
+    left.legend(fontsize=8)
+    left.grid(True, which="both", alpha=0.3)
+    for p in report["phases"]:
+        label = f"{p['offered']:g}/s" if p["offered"] else "max"
+        times = [row[0] for row in p["lag"]]
+        line, = right.plot(times, [row[1] for row in p["lag"]], "-", label=f"{label} matcher")
+        right.plot(times, [row[2] for row in p["lag"]], "--", color=line.get_color(), label=f"{label} notifier")
+    right.set(yscale="symlog", xlabel="seconds since first publish", ylabel="consumer lag (records)",
+              title="Lag: articles (matcher, solid), alerts (notifier, dashed)")
+    right.legend(fontsize=6, ncol=2)
+    right.grid(True, alpha=0.3)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def write_section(text: str) -> None:
+    """Replace (or append) this section of docs/benchmarks.md, leaving the other sections alone."""
+    current = DOC.read_text(encoding="utf-8") if DOC.exists() else "# Benchmarks\n"
+    start = current.find(SECTION)
+    if start == -1:
+        updated = current.rstrip("\n") + "\n\n" + text
+    else:
+        end = current.find("\n## ", start + len(SECTION))
+        updated = current[:start] + text + ("\n" + current[end + 1:] if end != -1 else "")
+    DOC.write_text(updated.rstrip("\n") + "\n", encoding="utf-8")
+
+
+if __name__ == "__main__":
+    report = json.loads(Path(sys.argv[1]).read_text(encoding="utf-8"))
+    section = render(report)
+    print(section)
+    if "--write" in sys.argv:
+        write_section(section)
+        plot(report, ROOT / "docs" / "latency.png")
