@@ -57,3 +57,14 @@ def webhook_sink(rules_path: Path | None, host: str, port: int, record_path: Pat
     from services.webhook_sink.main import run
 
     run(rules_path=rules_path, host=host, port=port, record_path=record_path)
+
+
+@serve.command("api")
+@click.option("--rules", "rules_path", type=click.Path(exists=True, dir_okay=False, path_type=Path), help="Rule file whose rule ids subscriptions may follow (default: the rule set on the rules topic).")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", default=8083, show_default=True, help="HTTP port (/subscriptions, /rules/test, /openapi.json, /healthz, /readyz, /metrics).")
+def api(rules_path: Path | None, host: str, port: int) -> None:
+    """Subscription API: webhook subscriptions with intent verification (needs NEWSALERT_API_TOKEN)."""
+    from services.api.main import run
+
+    run(host=host, port=port, rules_path=rules_path)

@@ -1,0 +1,1 @@
+"""The subscription API (``newsalert serve api``): webhook subscriptions over HTTP, see docs/api.md."""

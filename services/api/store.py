@@ -1,0 +1,113 @@
+"""Where the API keeps subscriptions: the compacted ``rules`` topic (contract in ``schemas.rules_feed``).
+
+Every change is one record, key ``subscription/<id>``, published with ``acks=all`` before the API
+answers; a deletion is a tombstone. At start the API reads the topic from the beginning to its end
+offset (one partition, compacted, so it holds one record per live key) and rebuilds its view:
+the subscriptions and the newest ``ruleset`` snapshot. A restarted API therefore sees every
+subscription it created.
+
+One API instance writes the subscriptions: the in-memory view is updated from its own writes
+after the broker acknowledged them, not re-read from the topic.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass, field
+
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.errors import KafkaError
+from pydantic import ValidationError
+
+from newsalert.adapters.broker import Publisher
+from newsalert.config import Settings
+from newsalert.errors import TransientError
+from schemas.rules_feed import RULES_TOPIC, RuleSetSnapshot, SubscriptionRecord, decode_feed_record, subscription_key
+
+log = logging.getLogger("newsalert.api")
+
+_POLL_MS = 500
+
+
+@dataclass
+class FeedView:
+    """What the topic holds now: subscriptions by id (insertion = creation order) and the snapshot."""
+
+    subscriptions: dict[str, SubscriptionRecord] = field(default_factory=dict)
+    snapshot: RuleSetSnapshot | None = None
+    records_read: int = 0
+    invalid: int = 0
+
+    def apply(self, key: bytes | None, value: bytes | None) -> None:
+        """Fold one record of the topic into the view (invalid records are logged and skipped)."""
+        self.records_read += 1
+        try:
+            decoded = decode_feed_record(key, value)
+        except (ValueError, ValidationError) as exc:
+            self.invalid += 1
+            # The value may hold secrets: log only the key and the error's category.
+            log.warning("skipping an invalid record on the rules topic (key %r): %s", key, type(exc).__name__)
+            return
+        if decoded is None:
+            log.info("ignoring a record with an unknown key on the rules topic: %r", key)
+            return
+        kind, sub_id, record = decoded
+        if kind == "ruleset":
+            if record is not None:
+                self.snapshot = record
+        elif record is None:
+            self.subscriptions.pop(sub_id, None)
+        else:
+            self.subscriptions[sub_id] = record
+
+
+async def read_feed(settings: Settings, timeout_s: float) -> FeedView:
+    """Read the whole ``rules`` topic, beginning to end offset; ``TransientError`` if that fails
+    or takes longer than ``timeout_s``."""
+    topic = settings.topic(RULES_TOPIC)
+    partition = TopicPartition(topic, 0)
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=settings.kafka_bootstrap,
+        enable_auto_commit=False,
+        group_id=None,
+        request_timeout_ms=settings.kafka_request_timeout_ms,
+    )
+    view = FeedView()
+    try:
+        await consumer.start()
+        consumer.assign([partition])
+        await consumer.seek_to_beginning(partition)
+        end = (await consumer.end_offsets([partition]))[partition]
+        deadline = time.monotonic() + timeout_s
+        while await consumer.position(partition) < end:
+            if time.monotonic() > deadline:
+                raise TransientError(f"reading {topic} did not reach its end offset {end} within {timeout_s:g} s")
+            batches = await consumer.getmany(partition, timeout_ms=_POLL_MS)
+            for message in batches.get(partition, []):
+                view.apply(message.key, message.value)
+    except (KafkaError, asyncio.TimeoutError) as exc:
+        raise TransientError(f"reading {topic} failed: {exc!r}") from exc
+    finally:
+        await consumer.stop()
+    log.info("read %d records from %s: %d subscriptions, rule-set snapshot %s", view.records_read, topic,
+             len(view.subscriptions), view.snapshot.version if view.snapshot else "none")
+    return view
+
+
+class SubscriptionStore:
+    """Writes subscription records and tombstones to the ``rules`` topic (acknowledged by all replicas)."""
+
+    def __init__(self, settings: Settings, publisher: Publisher) -> None:
+        self._topic = settings.topic(RULES_TOPIC)
+        self._publisher = publisher
+
+    async def put(self, record: SubscriptionRecord) -> None:
+        """Store ``record`` durably; ``TransientError`` when the broker did not acknowledge it."""
+        await self._publisher.publish(self._topic, record.to_json(), key=subscription_key(record.id))
+
+    async def delete(self, subscription_id: str) -> None:
+        """Publish the tombstone of ``subscription_id``; ``TransientError`` when not acknowledged."""
+        # A null value is a tombstone: compaction then removes the key for good.
+        await self._publisher.publish(self._topic, None, key=subscription_key(subscription_id))  # type: ignore[arg-type]

@@ -1,0 +1,123 @@
+"""Intent verification of a new subscription: the webhook must echo a random challenge.
+
+As W3C WebSub and Slack's URL verification do it: the API POSTs
+
+    {"type": "subscription.verification", "subscription": "<id>", "challenge": "<random>"}
+
+to the webhook URL (``Content-Type: application/json``, not signed: the receiver does not know
+the secret yet, it is returned only after this step). The endpoint proves it wants the alerts by
+answering, within ``NEWSALERT_API_CHALLENGE_TIMEOUT`` seconds, with a 2xx status and either the
+JSON object ``{"challenge": "<the same value>"}`` or the bare value as the whole body.
+
+Everything else leaves the subscription pending, with the reason: a timeout, a non-2xx status
+(redirects are not followed), a wrong or missing echo, a connection error, or a refusal by the
+SSRF guard (the challenge goes through the same guarded connector as every webhook POST, so a
+subscription cannot make the API reach an internal address).
+
+``judge`` is the pure decision on an answer; ``send_challenge`` does the one request.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import secrets
+import time
+from dataclasses import dataclass
+
+import aiohttp
+
+from newsalert.adapters.http_guard import blocked_reason
+from schemas._common import truncate
+from schemas.rules_feed import REASON_MAX
+
+CHALLENGE_TYPE = "subscription.verification"
+"""The ``type`` of the challenge body."""
+ANSWER_MAX_BYTES = 4_096
+"""Most bytes of the answer read: an echo is short, a longer answer is not an echo."""
+USER_AGENT = "newsalert-api/0.1 (intent verification)"
+
+
+@dataclass(frozen=True)
+class Verification:
+    """The outcome of one challenge: verified, or the reason it was not."""
+
+    verified: bool
+    reason: str | None = None
+    status_code: int | None = None
+    latency_ms: float = 0.0
+
+
+def new_challenge() -> str:
+    """A fresh unguessable challenge (URL-safe, 43 characters)."""
+    return secrets.token_urlsafe(32)
+
+
+def challenge_body(subscription_id: str, challenge: str) -> bytes:
+    """The JSON body POSTed to the webhook."""
+    return json.dumps({"type": CHALLENGE_TYPE, "subscription": subscription_id, "challenge": challenge}).encode()
+
+
+def judge(status: int, answer: bytes, challenge: str) -> str | None:
+    """None when the answer echoes ``challenge``; otherwise why it does not."""
+    if not 200 <= status < 300:
+        return f"the webhook answered HTTP {status} instead of 2xx with the challenge"
+    if _echoed(answer, challenge):
+        return None
+    return (
+        "the webhook answered without echoing the challenge "
+        '(expected {"challenge": "<value>"} or the value as the whole body)'
+    )
+
+
+def _echoed(answer: bytes, challenge: str) -> bool:
+    """True when ``answer`` is ``{"challenge": challenge}`` (other keys allowed) or the bare value."""
+    text = answer.decode("utf-8", errors="replace").strip()
+    if text == challenge:
+        return True
+    try:
+        value = json.loads(text)
+    except ValueError:
+        return False
+    return isinstance(value, dict) and value.get("challenge") == challenge
+
+
+async def send_challenge(
+    session: aiohttp.ClientSession, url: str, subscription_id: str, challenge: str, timeout_s: float
+) -> Verification:
+    """POST the challenge to ``url`` through ``session`` (which must be SSRF-guarded) and judge it.
+
+    Never raises for a failure of the endpoint: every failure is a ``Verification`` with a reason.
+    """
+    started = time.perf_counter()
+    headers = {"Content-Type": "application/json", "User-Agent": USER_AGENT}
+    try:
+        async with asyncio.timeout(timeout_s):
+            async with session.post(url, data=challenge_body(subscription_id, challenge), headers=headers, allow_redirects=False) as resp:
+                answer = await resp.content.read(ANSWER_MAX_BYTES)
+                status = resp.status
+    except TimeoutError:
+        return _failed(f"timeout: no answer within {timeout_s:g} s", started)
+    except (aiohttp.ClientError, OSError) as exc:
+        blocked = blocked_reason(exc)
+        if blocked is not None:
+            return _failed(blocked, started)
+        return _failed(f"connection error: {_describe(exc)}", started)
+    reason = judge(status, answer, challenge)
+    latency = (time.perf_counter() - started) * 1000
+    return Verification(reason is None, _clip(reason), status, latency)
+
+
+def _failed(reason: str, started: float) -> Verification:
+    return Verification(False, _clip(reason), None, (time.perf_counter() - started) * 1000)
+
+
+def _describe(exc: BaseException) -> str:
+    """A short description of a connection failure that never repeats the URL (it may hold a token)."""
+    if isinstance(exc, aiohttp.ClientConnectorError):
+        return f"cannot connect ({exc.os_error.strerror or type(exc.os_error).__name__})"
+    return type(exc).__name__
+
+
+def _clip(reason: str | None) -> str | None:
+    return None if reason is None else truncate(reason, REASON_MAX)
