@@ -20,6 +20,7 @@ _COMMANDS: dict[str, tuple[str, str, str]] = {
     "replay": ("newsalert.cli.replay", "replay", "Publish articles from files to the articles topic."),
     "demo": ("newsalert.cli.demo", "demo", "Run the whole pipeline on the local broker with the seeds."),
     "schemas": ("newsalert.cli.schemas", "schemas", "Export the JSON Schema files of the wire messages."),
+    "deliveries": ("newsalert.cli.deliveries", "deliveries", "Delivery attempts, dead letters: list, replay, enable."),
 }
 
 

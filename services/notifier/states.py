@@ -19,7 +19,7 @@ import asyncio
 import contextlib
 import logging
 
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import AIOKafkaConsumer, TopicPartition  # noqa: F401 - type of _consumer
 from aiokafka.errors import KafkaError
 from pydantic import ValidationError
 
@@ -57,13 +57,14 @@ class SubscriberStates:
 
     async def start(self) -> None:
         """Read the topic to its end (raises ``TransientError`` when that fails), then follow it."""
-        self._consumer = AIOKafkaConsumer(
-            bootstrap_servers=self._settings.kafka_bootstrap, enable_auto_commit=False,
-            client_id="newsalert-notifier-states", isolation_level="read_committed",
-        )
+        from services.notifier.history import metadata_consumer
+
+        self._consumer = metadata_consumer(self._settings, self._topic, "newsalert-notifier-states")
         try:
             await self._consumer.start()
-            partitions = [TopicPartition(self._topic, p) for p in self._consumer.partitions_for_topic(self._topic) or [0]]
+            found = self._consumer.partitions_for_topic(self._topic) or {0}
+            self._consumer.unsubscribe()
+            partitions = [TopicPartition(self._topic, p) for p in sorted(found)]
             self._consumer.assign(partitions)
             await self._consumer.seek_to_beginning(*partitions)
             ends = await self._consumer.end_offsets(partitions)

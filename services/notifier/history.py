@@ -1,0 +1,137 @@
+"""Reading the delivery topics back: attempts of a subscriber, its dead letters, and replaying them.
+
+Used by ``newsalert deliveries``. Each read takes the end offsets first and reads every partition
+up to them, so it terminates however busy the topic is; records are filtered on the key (the
+subscriber id) before they are parsed. A replay re-publishes the dead alerts, unchanged (same
+``webhook_id``, so receivers that de-duplicate see a retry, not a new alert), to ``matches``,
+where the notifier delivers them as new work with a fresh retry schedule.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import datetime
+from typing import TypeVar
+
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.errors import KafkaError
+from pydantic import BaseModel, ValidationError
+
+from newsalert.adapters.broker import KafkaPublisher, Record
+from newsalert.config import Settings
+from newsalert.errors import TransientError
+from schemas import DeadDelivery, DeliveryAttempt, SubscriberState
+
+log = logging.getLogger(__name__)
+
+M = TypeVar("M", bound=BaseModel)
+
+_READ_TIMEOUT_S = 120.0
+
+
+async def read_keyed(settings: Settings, topic: str, model: type[M], key: str | None) -> list[M]:
+    """Every record of logical ``topic`` with ``key`` (all if None), parsed as ``model``, in
+    partition order; malformed records are logged and skipped."""
+    full = settings.topic(topic)
+    consumer = metadata_consumer(settings, full, "newsalert-deliveries-cli")
+    try:
+        await consumer.start()
+    except KafkaError as exc:
+        await consumer.stop()
+        raise TransientError(f"Kafka at {settings.kafka_bootstrap} is not reachable: {exc}") from exc
+    try:
+        partitions = [TopicPartition(full, p) for p in sorted(await _partitions(consumer, full))]
+        consumer.assign(partitions)
+        await consumer.seek_to_beginning(*partitions)
+        ends = await consumer.end_offsets(partitions)
+        return await asyncio.wait_for(_read(consumer, ends, model, key.encode() if key else None), _READ_TIMEOUT_S)
+    except (KafkaError, asyncio.TimeoutError) as exc:
+        raise TransientError(f"reading {full} failed: {exc!r}") from exc
+    finally:
+        await consumer.stop()
+
+
+def metadata_consumer(settings: Settings, topic: str, client_id: str) -> AIOKafkaConsumer:
+    """A group-less consumer subscribed to ``topic`` only so that ``start()`` loads its metadata;
+    the caller then assigns partitions itself (see ``_partitions``)."""
+    return AIOKafkaConsumer(
+        topic, bootstrap_servers=settings.kafka_bootstrap, group_id=None, enable_auto_commit=False,
+        client_id=client_id, isolation_level="read_committed",
+    )
+
+
+async def _partitions(consumer: AIOKafkaConsumer, topic: str) -> set[int]:
+    """The partitions of ``topic`` (metadata loaded at start); the subscription is dropped."""
+    found = consumer.partitions_for_topic(topic)
+    consumer.unsubscribe()
+    if not found:
+        raise TransientError(f"topic {topic} does not exist (run `newsalert topics create`)")
+    return found
+
+
+async def _read(consumer: AIOKafkaConsumer, ends: dict, model: type[M], key: bytes | None) -> list[M]:
+    out: list[M] = []
+    remaining = {tp for tp, end in ends.items() if end > 0}
+    while remaining:
+        batches = await consumer.getmany(*remaining, timeout_ms=500)
+        for tp, records in batches.items():
+            for record in records:
+                if record.offset >= ends[tp]:
+                    continue
+                if (key is None or record.key == key) and record.value is not None:
+                    try:
+                        out.append(model.model_validate_json(record.value))
+                    except ValidationError as exc:
+                        log.warning("skipping a malformed record at %s[%d]@%d: %s", tp.topic, tp.partition, record.offset, exc)
+        for tp in list(remaining):
+            if await consumer.position(tp) >= ends[tp]:
+                remaining.discard(tp)
+    return out
+
+
+async def attempts_of(settings: Settings, subscriber: str, limit: int | None = None) -> list[DeliveryAttempt]:
+    """The subscriber's recorded attempts, newest first (at most ``limit``)."""
+    found = await read_keyed(settings, "deliveries.attempts", DeliveryAttempt, subscriber)
+    found.sort(key=lambda a: (a.at, a.attempt), reverse=True)
+    return found[:limit] if limit else found
+
+
+async def dead_of(settings: Settings, subscriber: str, since: datetime | None = None) -> list[DeadDelivery]:
+    """The subscriber's dead letters (dead at or after ``since``), one per ``webhook_id`` (the
+    latest), oldest first."""
+    latest: dict[str, DeadDelivery] = {}
+    for dead in await read_keyed(settings, "deliveries.dead", DeadDelivery, subscriber):
+        if since is None or dead.dead_at >= since:
+            latest[dead.alert.webhook_id] = dead
+    return sorted(latest.values(), key=lambda d: d.dead_at)
+
+
+async def replay(settings: Settings, dead: list[DeadDelivery]) -> int:
+    """Re-publish the alerts of ``dead`` to ``matches`` (acknowledged); return how many."""
+    if not dead:
+        return 0
+    publisher = KafkaPublisher(settings, client_id="newsalert-deliveries-replay")
+    await publisher.start()
+    try:
+        topic = settings.topic("matches")
+        await publisher.publish_many([Record(topic, d.alert.to_json(), d.alert.subscriber.encode()) for d in dead])
+    finally:
+        await publisher.stop()
+    return len(dead)
+
+
+async def state_of(settings: Settings, subscriber: str) -> SubscriberState | None:
+    """The subscriber's latest delivery state, None if it never changed."""
+    states = await read_keyed(settings, "deliveries.subscribers", SubscriberState, subscriber)
+    return states[-1] if states else None
+
+
+async def set_state(settings: Settings, state: SubscriberState) -> None:
+    """Publish ``state`` to the compacted ``deliveries.subscribers`` topic (acknowledged)."""
+    publisher = KafkaPublisher(settings, client_id="newsalert-deliveries-cli")
+    await publisher.start()
+    try:
+        await publisher.publish(settings.topic("deliveries.subscribers"), state.to_json(), state.subscriber.encode())
+    finally:
+        await publisher.stop()
