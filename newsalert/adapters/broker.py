@@ -13,6 +13,12 @@ Contracts (every implementation keeps them):
     input order, or raises ``TransientError`` if any failed (some may then have been written:
     the caller answers as for a failure and the consumers de-duplicate on ids).
 
+``Publisher.send_many(records)`` (optional; the matcher uses it to pipeline)
+    Hands the records to the producer in order without waiting for the broker and returns a
+    ``Sent`` whose ``wait()`` returns once all are acknowledged or raises ``TransientError``.
+    Records sent earlier by the same publisher are never acknowledged after later ones to the same
+    partition (idempotent producer), but a caller must still wait for each ``Sent`` it relies on.
+
 Consumption is not abstracted here: the matcher is a faust agent and the notifier an aiokafka
 consumer with manual commits; each documents its own commit rule.
 """
@@ -51,6 +57,28 @@ class Delivered:
     offset: int
 
 
+class Sent:
+    """Records handed to the producer; ``wait()`` for the broker's acknowledgement of all of them."""
+
+    def __init__(self, futures: Sequence[asyncio.Future], timeout_s: float) -> None:
+        self._futures = futures
+        self._timeout_s = timeout_s
+
+    def done(self) -> bool:
+        """True once every record has its answer (acknowledged or failed)."""
+        return all(f.done() for f in self._futures)
+
+    async def wait(self) -> list[Delivered]:
+        """The records' positions once acknowledged; ``TransientError`` if any failed or timed out."""
+        if not self._futures:
+            return []
+        try:
+            metadata = await asyncio.wait_for(asyncio.gather(*self._futures), timeout=self._timeout_s)
+        except (KafkaError, asyncio.TimeoutError) as exc:
+            raise TransientError(f"the broker did not acknowledge the records: {exc!r}") from exc
+        return [Delivered(m.topic, m.partition, m.offset) for m in metadata]
+
+
 class Publisher(Protocol):
     async def publish(self, topic: str, value: bytes, key: bytes | None = None, headers: Headers = ()) -> Delivered: ...
 
@@ -86,6 +114,20 @@ class KafkaPublisher:
 
     async def publish(self, topic: str, value: bytes, key: bytes | None = None, headers: Headers = ()) -> Delivered:
         return (await self.publish_many([Record(topic, value, key, headers)]))[0]
+
+    async def send_many(self, records: Iterable[Record]) -> Sent:
+        """Hand ``records`` to the producer without waiting for the broker (see the module docstring).
+
+        Waits only while the producer's buffer is full; ``TransientError`` if it cannot take them.
+        """
+        try:
+            futures = [
+                await self._producer.send(r.topic, r.value, key=r.key, headers=list(r.headers) or None)
+                for r in records
+            ]
+        except KafkaError as exc:
+            raise TransientError(f"the producer did not take the records: {exc!r}") from exc
+        return Sent(futures, self._timeout_s)
 
     async def publish_many(self, records: Iterable[Record]) -> list[Delivered]:
         try:

@@ -16,18 +16,26 @@ when the agent asks for the next value -- and also when the iterator is closed b
 raised or was cancelled. So with plain ``async for value in stream`` an exception or a cancellation
 in the middle of a record still acks it, and the next commit can skip it.
 
-Therefore the agent iterates ``stream.noack().events()`` and acks each event itself, only after
-``await publisher.publish_many(records)`` returned, which happens when the broker has acknowledged
-all of them (``acks=all``). If the broker keeps failing, the agent retries with backoff and never
-acks; if the worker is stopping meanwhile, the agent returns without acking, so the record is
-processed again after the restart (at-least-once; the alert's ``webhook_id`` is stable so receivers
-de-duplicate). ``concurrency=1`` keeps events of a partition in order and makes "acked" mean
-"everything before it is done". Graceful stop (SIGTERM): faust stops fetching, waits for every
-in-flight event to be acked (``stream_wait_empty``), commits, then stops our publisher.
+Therefore the agent iterates ``stream.noack().events()`` and never acks itself. Pipelining (issue 7):
+for each event it hands the outputs to the producer without waiting (``KafkaPublisher.send_many``)
+and puts ``(event, outcome, sent)`` in an ordered, bounded window (``OutputService``,
+``NEWSALERT_MATCHER_MAX_IN_FLIGHT``); the window's acker task takes the entries in order, waits for
+each one's acknowledgements (``acks=all``) and only then acks the event. So an event is acked only
+once its own outputs *and* those of every event before it are acknowledged: the durability rule
+holds, while the agent goes on matching the next articles during the broker round trip. A full
+window makes the agent wait (back-pressure). If the broker fails an entry, the acker re-publishes
+that entry's records with backoff until acknowledged and never acks it before; if the worker is
+stopping meanwhile, it gives up without acking, so the record is processed again after the restart
+(at-least-once; the alert's ``webhook_id`` is stable so receivers de-duplicate). After such a
+failure, alerts of later articles may reach ``matches`` before the retried ones (order across
+articles is kept only when nothing fails). ``concurrency=1`` keeps events of a partition in order.
+Graceful stop (SIGTERM): faust stops fetching, waits for every in-flight event to be acked
+(``stream_wait_empty``; the acker keeps running because it belongs to ``OutputService``, which is
+started before the app and stopped after it), commits, then the output service stops.
 
 Why our ``KafkaPublisher`` and not faust's producer: its contract is exactly the rule above
-(returns only once the broker has every record, idempotent, ``acks=all``, bounded wait, raises
-``TransientError`` otherwise) and it is the same code ingest uses. faust's ``topic.send`` goes
+(``Sent.wait`` returns only once the broker has every record, idempotent, ``acks=all``, bounded
+wait, raises ``TransientError`` otherwise) and it is the same code ingest uses. faust's ``topic.send`` goes
 through faust's producer buffer and ``Attachments``; it can be awaited too, but its failure modes
 (buffer flush at commit, producer crash on ``ProducerSendError``) are harder to reason about. The
 publisher is a ``mode`` service started before the app and stopped after it (see ``main``).
@@ -47,14 +55,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import faust
 from mode import Service
 
-from newsalert.adapters.broker import Publisher, Record
+from newsalert.adapters.broker import Publisher, Record, Sent
 from newsalert.config import Settings
 from newsalert.errors import TransientError
 from services.matcher.processing import ArticleMatcher, Outcome, SourcePosition
@@ -102,26 +110,49 @@ class MatcherState:
         }
 
 
-class PublisherService(Service):
-    """Runs a publisher inside the faust worker: started before the app, stopped after it.
+@dataclass(slots=True)
+class InFlight:
+    """One article whose outputs were handed to the producer: acked once ``sent`` is acknowledged."""
 
-    The publisher is made by ``factory`` in ``on_start``, because aiokafka clients must be
-    created on the running event loop.
+    event: faust.EventT
+    outcome: Outcome
+    sent: Sent | None  # None: nothing to wait for (no records, or already acknowledged)
+    ack: Callable[[faust.EventT], Awaitable[object]]
+    refused: bool = False  # the producer did not take the records: the acker publishes them again
+
+
+class OutputService(Service):
+    """The publisher and the ordered in-flight window of the matcher, run inside the faust worker.
+
+    Started before the app and stopped after it (so the acker runs through faust's
+    ``wait_empty`` at shutdown and rebalances). The publisher is made by ``factory`` in
+    ``on_start``, because aiokafka clients must be created on the running event loop.
     """
 
-    def __init__(self, factory: Callable[[], Publisher], **kwargs) -> None:
+    def __init__(self, factory: Callable[[], Publisher], state: MatcherState, max_in_flight: int, **kwargs) -> None:
         self._factory = factory
         self._publisher: Publisher | None = None
+        self._state = state
+        self._max_in_flight = max_in_flight
+        self._window: asyncio.Queue[InFlight] | None = None
+        self.stopping: Callable[[], bool] = lambda: self.should_stop
+        self.on_crash: Callable[[BaseException], Awaitable[None]] | None = None
         super().__init__(**kwargs)
 
     @property
     def publisher(self) -> Publisher:
         """The started publisher; only valid between start and stop."""
         if self._publisher is None:
-            raise RuntimeError("the publisher service is not started")
+            raise RuntimeError("the output service is not started")
         return self._publisher
 
+    @property
+    def in_flight(self) -> int:
+        """Articles sent and not yet acked."""
+        return 0 if self._window is None else self._window.qsize()
+
     async def on_start(self) -> None:
+        self._window = asyncio.Queue(maxsize=self._max_in_flight)
         publisher = self._factory()
         await publisher.start()
         self._publisher = publisher
@@ -129,6 +160,66 @@ class PublisherService(Service):
     async def on_stop(self) -> None:
         if self._publisher is not None:
             await self._publisher.stop()
+
+    async def submit(self, event: faust.EventT, outcome: Outcome, ack: Callable[[faust.EventT], Awaitable[object]]) -> None:
+        """Send ``outcome``'s records without waiting and queue the event (waits while the window is full)."""
+        sent: Sent | None = None
+        refused = False
+        try:
+            sent = await send_records(self.publisher, outcome.records)
+        except TransientError as exc:
+            log.warning("the producer did not take %d record(s) (%s); they will be published again", len(outcome.records), exc)
+            refused = True
+        assert self._window is not None
+        await self._window.put(InFlight(event, outcome, sent, ack, refused))
+
+    @Service.task
+    async def _acker(self) -> None:
+        """Ack the window's events in order, each once its records are acknowledged."""
+        assert self._window is not None
+        window = self._window
+        while not self.should_stop:
+            item = await window.get()
+            try:
+                if not await settle(item, self.publisher, self._state, self.stopping):
+                    return  # stopping while the broker is unavailable: leave it (and the rest) unacked
+                await item.ack(item.event)
+                self._state.count(item.outcome)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                # A bug in our own acking path: crash the worker loudly (nothing after it is acked).
+                log.critical("matcher acker failed", exc_info=True)
+                if self.on_crash is not None:
+                    await self.on_crash(exc)
+                raise
+
+
+async def send_records(publisher: Publisher, records: Sequence[Record]) -> Sent | None:
+    """Hand ``records`` to the producer; a publisher without ``send_many`` publishes and waits."""
+    if not records:
+        return None
+    send_many = getattr(publisher, "send_many", None)
+    if send_many is None:
+        await publisher.publish_many(records)
+        return None
+    return await send_many(records)
+
+
+async def settle(item: InFlight, publisher: Publisher, state: MatcherState, stopping: Callable[[], bool]) -> bool:
+    """Wait until ``item``'s records are acknowledged (re-publishing them if that failed).
+
+    False means the worker is stopping while the broker is unavailable: the caller must not ack.
+    """
+    if item.sent is not None:
+        try:
+            await item.sent.wait()
+            return True
+        except TransientError as exc:
+            log.warning("the broker did not acknowledge %d record(s) (%s); publishing them again", len(item.outcome.records), exc)
+    elif not item.refused:
+        return True
+    return await publish_until_acknowledged(publisher, item.outcome.records, state, stopping)
 
 
 def broker_urls(bootstrap: str) -> list[str]:
@@ -141,7 +232,7 @@ def faust_datadir(settings: Settings) -> Path:
     return Path(settings.home) / "faust" / settings.group("matcher")
 
 
-def build_app(settings: Settings, state: MatcherState, publishing: PublisherService, *, port: int) -> faust.App:
+def build_app(settings: Settings, state: MatcherState, output: OutputService, *, port: int) -> faust.App:
     """The faust app of the matcher: configuration, the agent and the web pages."""
     app_id = settings.group("matcher")
     app = faust.App(
@@ -168,6 +259,8 @@ def build_app(settings: Settings, state: MatcherState, publishing: PublisherServ
         web_host="127.0.0.1",
         web_port=port,
     )
+    output.on_crash = app.crash
+    output.stopping = lambda: app.should_stop or output.should_stop
     articles = app.topic(
         settings.topic("articles"),
         key_serializer="raw",
@@ -180,17 +273,15 @@ def build_app(settings: Settings, state: MatcherState, publishing: PublisherServ
     async def match_articles(stream: faust.StreamT) -> None:
         manual = stream.noack()
         async for event in manual.events():
+            # process() never raises for a record (per-record guard); a failure here is a bug and
+            # crashes the worker, the event unacked so it is consumed again after the restart.
             try:
-                done = await handle_event(event, state, publishing.publisher, stopping=lambda: app.should_stop)
+                outcome = state.matcher.process(event.value, position_of(event.message))
+                await output.submit(event, outcome, manual.ack)
             except Exception as exc:
-                # A bug in our own publish path (process() itself never raises): crash the
-                # worker loudly; the event is not acked, so it is consumed again after restart.
                 log.critical("matcher agent failed outside the per-record guard", exc_info=True)
                 await app.crash(exc)
                 raise
-            if not done:
-                return  # stopping while the broker is unavailable: leave the event unacked
-            await manual.ack(event)
 
     @app.task
     async def _announce() -> None:
@@ -216,27 +307,15 @@ def build_app(settings: Settings, state: MatcherState, publishing: PublisherServ
     return app
 
 
-async def handle_event(
-    event: faust.EventT, state: MatcherState, publisher: Publisher, *, stopping: Callable[[], bool]
-) -> bool:
-    """Process one event and publish its output; True once the broker has acknowledged all of it.
-
-    False means the worker is stopping while the broker is unavailable: nothing was acknowledged
-    for sure, so the caller must not ack the event.
-    """
-    message = event.message
-    position = SourcePosition(
+def position_of(message: faust.types.tuples.Message) -> SourcePosition:
+    """Where a consumed message came from (copied into dead letters)."""
+    return SourcePosition(
         topic=message.topic,
         partition=message.partition,
         offset=message.offset,
         key=message.key,
         timestamp_ms=None if message.timestamp is None else int(message.timestamp * 1000),
     )
-    outcome = state.matcher.process(event.value, position)
-    if not await publish_until_acknowledged(publisher, outcome.records, state, stopping):
-        return False
-    state.count(outcome)
-    return True
 
 
 async def publish_until_acknowledged(

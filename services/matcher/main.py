@@ -27,7 +27,7 @@ from newsalert.config import Settings, get_settings
 from newsalert.domain.matching import Engine
 from newsalert.domain.rulefile import RuleFileError, RuleSet, load_rule_file
 from newsalert.errors import SetupError, TransientError
-from services.matcher.app import MatcherState, PublisherService, build_app, faust_datadir
+from services.matcher.app import MatcherState, OutputService, build_app, faust_datadir
 from services.matcher.processing import ArticleMatcher
 
 EXIT_BAD_RULES = 1
@@ -50,13 +50,17 @@ def run(rules_path: Path, port: int) -> None:
         raise SystemExit(EXIT_NO_BROKER) from None
     faust_datadir(settings).mkdir(parents=True, exist_ok=True)
     state = MatcherState(matcher=matcher, rules_loaded=len(ruleset.rules))
-    # linger_ms=0: the agent waits for each article's acknowledgements before the next article,
-    # so lingering would add its full delay to every article and batch nothing.
-    publishing = PublisherService(lambda: KafkaPublisher(settings, client_id=f"newsalert-{settings.group('matcher')}", linger_ms=0))
-    app = build_app(settings, state, publishing, port=port)
+    # The agent does not wait for acknowledgements (the output service's window does), so a short
+    # linger batches the alerts of consecutive articles into fewer produce requests.
+    output = OutputService(
+        lambda: KafkaPublisher(settings, client_id=f"newsalert-{settings.group('matcher')}", linger_ms=settings.matcher_linger_ms),
+        state,
+        settings.matcher_max_in_flight,
+    )
+    app = build_app(settings, state, output, port=port)
     worker = faust.Worker(
         app,
-        publishing,  # faust starts extra services before the app and stops them after it
+        output,  # faust starts extra services before the app and stops them after it
         loop=loop,
         loglevel=settings.log_level,
         redirect_stdouts=False,

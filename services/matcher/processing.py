@@ -116,8 +116,13 @@ class ArticleMatcher:
         return Outcome(records=records, article_id=article.id, alerts=len(alerts))
 
     def alerts_for(self, article: Article, ingested_at: datetime | None = None) -> list[Alert]:
-        """One alert per (matching rule, subscriber notified by it), in rule-file order."""
-        doc = prepare(article.title, article.body, article.source)
+        """One alert per (matching rule, subscriber notified by it), in rule-file order.
+
+        ``article`` must be cleaned (``parse_article`` / ``decode_article`` output).
+        """
+        # parse_article already cleaned title and body: clean once (cleaning twice costs a third
+        # of the matcher's CPU and is not idempotent, and highlights must point into this text).
+        doc = prepare(article.title, article.body, article.source, cleaned=True)
         matched_at = self._clock()
         summary: ArticleSummary | None = None  # built once per article, only if something matches
         alerts: list[Alert] = []
