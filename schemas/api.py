@@ -43,9 +43,22 @@ Query = Annotated[str, Field(min_length=1, max_length=QUERY_MAX, description="A 
 class SubscriptionRequest(BaseModel):
     """Body of ``POST /subscriptions``: where to deliver, and which rules (by id and/or inline)."""
 
-    model_config = _REQUEST_CONFIG
+    model_config = ConfigDict(
+        **_REQUEST_CONFIG,
+        json_schema_extra={
+            "examples": [
+                {"url": "https://hooks.example.org/asia-desk", "queries": ['"North Korea" AND missile*'], "description": "Asia desk"},
+                {"url": "https://hooks.example.org/climate", "rules": ["climate"]},
+            ]
+        },
+    )
 
-    url: WebhookUrl = Field(description="The webhook URL (http or https, no credentials in it).")
+    url: WebhookUrl = Field(
+        description="The webhook URL (http or https, no credentials in it).",
+        # Documents the scheme (a necessary condition, not the whole check) so that clients and
+        # generated tests know a URL is expected; the validator of WebhookUrl does the rest.
+        json_schema_extra={"pattern": "^[Hh][Tt][Tt][Pp][Ss]?://"},
+    )
     rules: list[Identifier] = Field(
         default_factory=list,
         max_length=RULE_IDS_MAX,
@@ -115,7 +128,14 @@ class DeliveryList(BaseModel):
 class RuleTestRequest(BaseModel):
     """Body of ``POST /rules/test``: one query and one article."""
 
-    model_config = _REQUEST_CONFIG
+    model_config = ConfigDict(
+        **_REQUEST_CONFIG,
+        json_schema_extra={
+            "examples": [
+                {"query": '"North Korea" AND missile*', "article": {"id": "a1", "title": "North Korea fires missiles", "body": "..."}}
+            ]
+        },
+    )
 
     query: Query
     article: Article

@@ -79,8 +79,10 @@ async def _answers(request: web.Request, handler: Callable[[web.Request], Awaita
     except web.HTTPException as exc:
         if exc.status < 400:
             raise
-        # aiohttp's own 404/405 as JSON error bodies too (headers such as Allow kept).
-        response = error_response(exc.status, ErrorBody(error=exc.reason), dict(exc.headers))
+        # aiohttp's own 404/405 as JSON error bodies too; Allow (of a 405) is kept, its
+        # Content-Type is not (the body is JSON now).
+        kept = {name: value for name, value in exc.headers.items() if name.lower() == "allow"}
+        response = error_response(exc.status, ErrorBody(error=exc.reason), kept)
     route = request.match_info.route.name or "unmatched"
     state.metrics.requests.labels(route, str(response.status)).inc()
     return response
