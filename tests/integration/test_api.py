@@ -458,3 +458,34 @@ def test_serve_api_refuses_to_start_without_a_token(tmp_path: Path) -> None:
                             capture_output=True, text=True, env=env, timeout=60)
     assert result.returncode == 1
     assert "NEWSALERT_API_TOKEN is not set" in result.stderr and "NEWSALERT_API_ALLOW_NO_TOKEN" in result.stderr
+
+
+# --- pure parts (no broker) -------------------------------------------------------------------
+
+
+def test_judge_accepts_only_a_2xx_echo_of_the_exact_challenge() -> None:
+    from services.api.verification import judge
+
+    assert judge(200, b'{"challenge": "abc", "ok": true}', "abc") is None
+    assert judge(204, b"  abc\n", "abc") is None
+    assert "without echoing" in judge(200, b'{"challenge": "abd"}', "abc")
+    assert "without echoing" in judge(200, b'["abc"]', "abc")
+    assert "without echoing" in judge(200, b"", "abc")
+    assert "HTTP 302" in judge(302, b"abc", "abc")
+
+
+def test_token_problem_refuses_a_missing_or_blank_token_unless_allowed() -> None:
+    from services.api.main import token_problem
+
+    assert "not set" in token_problem(Settings(api_token=None, api_allow_no_token=False))
+    assert token_problem(Settings(api_token=None, api_allow_no_token=True)) == ""
+    assert "blank" in token_problem(Settings(api_token="  ", api_allow_no_token=True))
+    assert token_problem(Settings(api_token="s3cret-token")) == ""
+
+
+def test_field_paths_are_written_as_json_paths() -> None:
+    from services.api.bodies import field_path
+
+    assert field_path(("queries", 1)) == "queries[1]"
+    assert field_path(("article", "title")) == "article.title"
+    assert field_path(()) == "<body>"
