@@ -63,5 +63,10 @@ def topic_prefix() -> str:
 
 @pytest.fixture
 def kafka_settings(kafka_bootstrap: str, topic_prefix: str) -> Settings:
-    """Settings pointing at the session's broker with this test's topic prefix."""
-    return Settings(kafka_bootstrap=kafka_bootstrap, topic_prefix=topic_prefix)
+    """Settings pointing at the session's broker with this test's topic prefix.
+
+    Test receivers listen on 127.0.0.1, which the SSRF guard refuses by default: these settings
+    allow private targets (as the e2e ``pipeline`` fixture does); the guard's own tests
+    (test_ssrf, test_http_guard, test_process_faults) set the policy explicitly.
+    """
+    return Settings(kafka_bootstrap=kafka_bootstrap, topic_prefix=topic_prefix, allow_private_targets=True)

@@ -25,6 +25,7 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from newsalert.adapters.broker import KafkaPublisher
+from newsalert.adapters.http_guard import guarded_connector
 from newsalert.adapters.topics import ensure_topics
 from newsalert.logs import configure_logging
 from newsalert.config import Settings, get_settings
@@ -72,7 +73,8 @@ def load_endpoints_or_exit(rules_path: Path) -> dict[str, Endpoint]:
 def build_session(settings: Settings) -> aiohttp.ClientSession:
     """The one HTTP client session: explicit timeouts, a pool as large as the in-flight bound."""
     timeout = aiohttp.ClientTimeout(total=settings.webhook_timeout, connect=settings.webhook_connect_timeout)
-    connector = aiohttp.TCPConnector(limit=settings.notifier_max_in_flight, limit_per_host=0)
+    # The SSRF guard vets every address actually connected to (NEWSALERT_ALLOW_PRIVATE_TARGETS...).
+    connector = guarded_connector(settings, limit=settings.notifier_max_in_flight, limit_per_host=0)
     # trust_env=False: proxy variables must not silently reroute signed alerts.
     return aiohttp.ClientSession(timeout=timeout, connector=connector, trust_env=False)
 

@@ -17,6 +17,7 @@ from datetime import datetime, timezone
 
 import aiohttp
 
+from newsalert.adapters.http_guard import blocked_reason
 from newsalert.domain.delivery import outcome as oc
 from newsalert.domain.delivery.signing import signed_headers
 from schemas import Alert, DeliveryAttempt
@@ -54,7 +55,9 @@ class WebhookSender:
             except asyncio.TimeoutError:
                 result = oc.from_failure(oc.FailureKind.TIMEOUT, "no complete answer within the timeout")
             except (aiohttp.ClientError, OSError, ValueError) as exc:
-                result = oc.from_failure(oc.FailureKind.CONNECTION, f"{type(exc).__name__}: {exc}")
+                blocked = blocked_reason(exc)  # refused by the SSRF guard: final, nothing was sent
+                kind = oc.FailureKind.CONNECTION if blocked is None else oc.FailureKind.BLOCKED
+                result = oc.from_failure(kind, blocked or f"{type(exc).__name__}: {exc}")
             latency_ms = (time.perf_counter() - started) * 1000
         return result, attempt_record(alert, endpoint, number, result, at, latency_ms, response_text)
 
