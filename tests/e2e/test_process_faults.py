@@ -313,3 +313,57 @@ def test_broker_stopped_20s_while_alerts_flow(private_broker, topic_prefix, slow
         pipe.stop_all()
         for service in pipe.services.values():
             print(f"--- {service.name} log tail ---\n{service.log_tail(15)}")
+
+
+# --- 8. SSRF guard through the notifier -----------------------------------------------------------
+def _read(pipe: Pipeline, topic: str, expected: int, timeout: float = 60) -> list[dict]:
+    from tests.integration.topic_reader import read_topic, run, values
+
+    return values(run(read_topic(pipe.env["NEWSALERT_KAFKA_BOOTSTRAP"], pipe.env["NEWSALERT_TOPIC_PREFIX"] + topic,
+                                 expected=expected, timeout=timeout, settle=1)))
+
+
+@pytest.mark.timeout(300)
+def test_loopback_targets_are_refused_unless_allowed(pipeline, slow_receiver, tmp_path):
+    """Subscribers on 127.0.0.1 and [::1]: refused by default with the guard's message in the
+    attempt log and a ``blocked`` dead letter, nothing reaches the receiver; then, with
+    127.0.0.1 on the allow-list, delivered. (Only loopback here: a child process cannot be
+    stopped from really connecting if the guard were broken; 10.0.0.1 and 169.254.169.254 are
+    covered in tests/integration/test_http_guard.py with a connect spy.)"""
+    rules = tmp_path / "rules.yaml"
+    rules.write_text(
+        "subscribers:\n"
+        f"  - id: s1\n    url: {slow_receiver.url('s1')}\n    secret: {SECRETS['s1']}\n"
+        f"  - id: s2\n    url: http://[::1]:{slow_receiver.port}/hooks/s2\n    secret: {SECRETS['s2']}\n"
+        f"rules:\n  - id: {RULE_ID}\n    query: Paris\n    notify: [s1, s2]\n"
+    )
+    refused_file, allowed_file = tmp_path / "refused.jsonl", tmp_path / "allowed.jsonl"
+    refused = expected_ids(write_articles(refused_file, "refused", 5), ["s1", "s2"])
+    allowed = expected_ids(write_articles(allowed_file, "allowed", 5, start=5), ["s1"])
+
+    pipeline.env["NEWSALERT_ALLOW_PRIVATE_TARGETS"] = "false"
+    pipeline.start("matcher", "--rules", str(rules))
+    notifier = pipeline.start("notifier", "--rules", str(rules))
+    pipeline.cli("replay", str(refused_file))
+
+    attempts = _read(pipeline, "deliveries.attempts", expected=len(refused))
+    assert {a["webhook_id"] for a in attempts} == refused
+    messages = {a["subscriber"]: a["error"] for a in attempts}
+    assert all(a["outcome"] == "blocked" and a["attempt"] == 1 for a in attempts), attempts
+    assert messages["s1"].startswith("refused by SSRF guard: 127.0.0.1 is a loopback address; set NEWSALERT_ALLOW_PRIVATE_TARGETS")
+    assert messages["s2"].startswith("refused by SSRF guard: ::1 is a loopback address")
+    dead = _read(pipeline, "deliveries.dead", expected=len(refused))
+    assert {d["alert"]["webhook_id"] for d in dead} == refused and {d["reason"] for d in dead} == {"blocked"}
+    log = notifier.log_path.read_text()
+    assert "refused by SSRF guard: 127.0.0.1 is a loopback address" in log
+    assert slow_receiver.snapshot() == [], "a refused alert reached the receiver"
+    print(f"\nSSRF default: {len(refused)} alerts refused (blocked, 1 attempt each), 0 received")
+
+    # Allowed through the setting only: 127.0.0.1 on the allow-list, ::1 still refused.
+    notifier.stop()
+    pipeline.env["NEWSALERT_ALLOWED_TARGET_NETWORKS"] = "127.0.0.1/32"
+    pipeline.start("notifier", "--rules", str(rules), instance="-allowed")
+    pipeline.cli("replay", str(allowed_file))
+    assert_all_arrived(slow_receiver, allowed, 120, pipeline.services)
+    report(slow_receiver, allowed, "SSRF allow-list 127.0.0.1/32")
+    assert not refused & set(slow_receiver.webhook_ids()), "a dead-lettered alert was delivered"
