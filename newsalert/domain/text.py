@@ -98,6 +98,22 @@ class Token:
 # offsets are running sums of the part lengths. This is ~4x faster than ``finditer`` plus a
 # ``Token`` per match, and tokenising is most of the matcher's per-article cost.
 _TOKEN_SPLIT = re.compile("(" + _TOKEN.pattern + ")")
+# In lower-cased text whose letters and digits are all ASCII, a token is a run of [a-z0-9]; a
+# literal class is twice as fast as the Unicode one.
+_ASCII_TOKEN_SPLIT = re.compile(r"([a-z0-9]+)")
+_NON_ASCII = re.compile(r"[^\x00-\x7f]")
+
+
+def _ascii_tokens_only(text: str) -> bool:
+    """True when no non-ASCII character of ``text`` can be part of a token.
+
+    Then ``text.lower()`` keeps every offset (only U+0130, a letter, lower-cases to two
+    characters), every token is ASCII and ``normalise`` of it is its lower case. True for most
+    English news: the non-ASCII characters are currency signs, dashes and quotes.
+    """
+    if text.isascii():
+        return True
+    return not any(ch.isalnum() or "\u0300" <= ch <= "\u036f" for ch in set(_NON_ASCII.findall(text)))
 
 
 def token_spans(text: str) -> tuple[list[str], list[int], list[int]]:
@@ -105,10 +121,9 @@ def token_spans(text: str) -> tuple[list[str], list[int], list[int]]:
 
     The same tokens as :func:`tokens`, without one object per token (the matcher's hot path).
     """
-    if text.isascii():
-        # ASCII lower-casing keeps every offset and token boundary, and ``normalise`` of an ASCII
-        # word is its lower case: one ``lower`` on the whole text replaces a call per token.
-        parts = _TOKEN_SPLIT.split(text.lower())
+    if _ascii_tokens_only(text):
+        # One ``lower`` on the whole text replaces a ``normalise`` call per token.
+        parts = _ASCII_TOKEN_SPLIT.split(text.lower())
         offsets = list(accumulate(map(len, parts)))
         return parts[1::2], offsets[0::2][: len(parts) // 2], offsets[1::2]
     parts = _TOKEN_SPLIT.split(text)
