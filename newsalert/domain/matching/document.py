@@ -28,14 +28,15 @@ class FieldText:
     starts: list[int]
     ends: list[int]
     haystack: str
-    _hay_starts: list[int] | None = field(default=None, repr=False)
+    _token_at: dict[int, int] | None = field(default=None, repr=False)
 
-    def hay_starts(self) -> list[int]:
-        """Offset in ``haystack`` of the space before each token (computed on first use)."""
-        if self._hay_starts is None:
-            # Token i starts after i+1 spaces and the lengths of tokens 0..i-1.
-            self._hay_starts = [0, *accumulate(len(t) + 1 for t in self.tokens[:-1])] if self.tokens else []
-        return self._hay_starts
+    def token_at(self) -> dict[int, int]:
+        """Offset in ``haystack`` of the space before each token -> token index (built on first use)."""
+        if self._token_at is None:
+            # The space before token i is at i + (length of tokens 0..i-1).
+            lengths = accumulate(map(len, self.tokens), initial=0)
+            self._token_at = {offset + i: i for i, offset in enumerate(lengths)}
+        return self._token_at
 
 
 @dataclass(slots=True)

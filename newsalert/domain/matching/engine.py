@@ -26,11 +26,8 @@ from typing import Any, Protocol
 from newsalert.domain.matching.document import FIELD_ORDER, Document
 from newsalert.domain.matching.presearch import TermCost, anchors, estimated_frequency
 from newsalert.domain.matching.program import Program, compile_node
-from newsalert.domain.matching.terms import ArticleState, Span, TermTable
+from newsalert.domain.matching.terms import ArticleState, HighlightKey, TermTable
 from newsalert.domain.query.ast import And, Near, Node, Not, Or, Term
-
-_FIELD_RANK = {name: i for i, name in enumerate(FIELD_ORDER)}
-
 
 class RuleLike(Protocol):
     """What the engine needs of a rule (``rulefile.CompiledRule`` has it)."""
@@ -94,14 +91,18 @@ class RuleMatch:
     explanation: Explanation | None = field(default=None)
 
 
-def _to_highlights(doc: Document, spans: list[Span]) -> list[Highlight]:
-    """Token spans -> character-offset highlights, deduplicated and sorted."""
-    seen: dict[tuple[str, int, int], None] = {}
-    for name, first, stop in spans:
-        text = doc.field(name)
-        seen[(name, text.starts[first], text.ends[stop - 1])] = None
-    ordered = sorted(seen, key=lambda k: (_FIELD_RANK[k[0]], k[1], k[2]))
-    return [Highlight(name, doc.field(name).text[start:end], start, end) for name, start, end in ordered]
+def _to_highlights(doc: Document, keys: set[HighlightKey] | tuple[HighlightKey, ...], cache: dict[HighlightKey, Highlight]) -> list[Highlight]:
+    """Highlight keys -> ``Highlight`` objects in key order (field, start, end), one object per
+    distinct span and article (``cache``), shared by every rule that highlights it."""
+    out = []
+    for key in sorted(keys):
+        highlight = cache.get(key)
+        if highlight is None:
+            rank, start, end = key
+            name = FIELD_ORDER[rank]
+            highlight = cache[key] = Highlight(name, doc.field(name).text[start:end], start, end)
+        out.append(highlight)
+    return out
 
 
 def _signed_terms(node: Node, negated: bool = False):
@@ -153,24 +154,26 @@ class Engine:
         """The rules matching ``doc``, in rule-file order, with highlights (and explanations)."""
         state = ArticleState(self.table, doc)
         out: list[RuleMatch] = []
+        cache: dict[HighlightKey, Highlight] = {}
+        programs, rules = self._programs, self.rules
         for position in self.candidates(state):
-            program = self._programs[position]
+            program = programs[position]
             if not program.matches(state):
                 continue
-            spans: list[Span] = []
-            program.highlight(state, spans)
-            rule = self.rules[position]
-            explanation = self._explain(rule, state) if explain else None
-            out.append(RuleMatch(rule.id, _to_highlights(doc, spans), explanation))
+            keys: set[HighlightKey] = set()
+            program.highlight(state, keys)
+            rule = rules[position]
+            explanation = self._explain(rule, state, cache) if explain else None
+            out.append(RuleMatch(rule.id, _to_highlights(doc, keys, cache), explanation))
         return out
 
-    def _explain(self, rule: RuleLike, state: ArticleState) -> Explanation:
+    def _explain(self, rule: RuleLike, state: ArticleState, cache: dict[HighlightKey, Highlight]) -> Explanation:
         """Every distinct term of ``rule`` (and whether it is negated) with its occurrences."""
         reports: dict[tuple[int, bool], TermReport] = {}
         for term, negated in _signed_terms(rule.node):
             tid = self.table.term_id(term)
             if (tid, negated) in reports:
                 continue
-            found = tuple(_to_highlights(state.doc, state.occurrences(tid)))
+            found = tuple(_to_highlights(state.doc, state.keys(tid), cache))
             reports[(tid, negated)] = TermReport(term.text or " ".join(term.tokens), term.fields, negated, found)
         return Explanation(rule.query, tuple(reports.values()))

@@ -13,7 +13,7 @@ under NOT.
 
 from __future__ import annotations
 
-from newsalert.domain.matching.terms import ArticleState, Span, TermTable
+from newsalert.domain.matching.terms import ArticleState, HighlightKey, Span, TermTable
 from newsalert.domain.query.ast import And, Near, Node, Not, Or, Term
 
 
@@ -25,7 +25,8 @@ class Program:
     def matches(self, state: ArticleState) -> bool:  # pragma: no cover - abstract
         raise NotImplementedError
 
-    def highlight(self, state: ArticleState, out: list[Span]) -> None:  # pragma: no cover - abstract
+    def highlight(self, state: ArticleState, out: set[HighlightKey]) -> None:  # pragma: no cover - abstract
+        """Add the highlight keys of this (matching) node to ``out``."""
         raise NotImplementedError
 
 
@@ -40,8 +41,8 @@ class TermProgram(Program):
     def matches(self, state: ArticleState) -> bool:
         return self.tid in state.present
 
-    def highlight(self, state: ArticleState, out: list[Span]) -> None:
-        out.extend(state.occurrences(self.tid))
+    def highlight(self, state: ArticleState, out: set[HighlightKey]) -> None:
+        out.update(state.keys(self.tid))
 
 
 class AllProgram(Program):
@@ -67,9 +68,9 @@ class AllProgram(Program):
                 return False
         return True
 
-    def highlight(self, state: ArticleState, out: list[Span]) -> None:
+    def highlight(self, state: ArticleState, out: set[HighlightKey]) -> None:
         for tid in self.required:
-            out.extend(state.occurrences(tid))
+            out.update(state.keys(tid))
         for sub in self.subs:
             sub.highlight(state, out)
 
@@ -91,9 +92,9 @@ class AnyProgram(Program):
                 return True
         return False
 
-    def highlight(self, state: ArticleState, out: list[Span]) -> None:
+    def highlight(self, state: ArticleState, out: set[HighlightKey]) -> None:
         for tid in self.terms & state.present:
-            out.extend(state.occurrences(tid))
+            out.update(state.keys(tid))
         for sub in self.subs:
             if sub.matches(state):
                 sub.highlight(state, out)
@@ -110,7 +111,7 @@ class NotProgram(Program):
     def matches(self, state: ArticleState) -> bool:
         return not self.child.matches(state)
 
-    def highlight(self, state: ArticleState, out: list[Span]) -> None:
+    def highlight(self, state: ArticleState, out: set[HighlightKey]) -> None:
         return None
 
 
@@ -171,10 +172,9 @@ class NearProgram(Program):
             return False
         return bool(self._pairs(state, first_only=True)[0])
 
-    def highlight(self, state: ArticleState, out: list[Span]) -> None:
+    def highlight(self, state: ArticleState, out: set[HighlightKey]) -> None:
         used_left, used_right = self._pairs(state, first_only=False)
-        out.extend(used_left)
-        out.extend(used_right)
+        out.update(state.span_key(*span) for span in used_left | used_right)
 
 
 def _operand_terms(node: Node, table: TermTable) -> tuple[int, ...]:

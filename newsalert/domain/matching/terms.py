@@ -12,8 +12,6 @@ each field is scanned once whatever the number of rules.
 
 from __future__ import annotations
 
-from bisect import bisect_left
-
 import ahocorasick
 
 from newsalert.domain.matching.document import FIELD_ORDER, Document
@@ -22,6 +20,10 @@ from newsalert.domain.query.ast import Field, Term
 TermKey = tuple[tuple[str, ...], bool, "Field | None"]
 # One occurrence of a term: (field, first token index, one past the last token index).
 Span = tuple[str, int, int]
+# A highlight before it becomes a ``Highlight``: (field rank in FIELD_ORDER, start char, end char).
+# Plain tuples so that deduplicating and sorting them are C-level set and tuple operations.
+HighlightKey = tuple[int, int, int]
+_FIELD_RANK = {name: rank for rank, name in enumerate(FIELD_ORDER)}
 
 
 def pattern_of(tokens: tuple[str, ...], prefix: bool) -> str:
@@ -95,7 +97,7 @@ class TermTable:
 class ArticleState:
     """What the automaton found in one article, shared by every rule evaluated on it."""
 
-    __slots__ = ("doc", "table", "present", "_hits", "_starts", "_spans")
+    __slots__ = ("doc", "table", "present", "_hits", "_starts", "_spans", "_keys")
 
     def __init__(self, table: TermTable, doc: Document) -> None:
         self.doc = doc
@@ -104,6 +106,7 @@ class ArticleState:
         self._hits: dict[str, list[tuple[int, int]]] = {}
         self._starts: dict[str, dict[int, list[int]]] = {}
         self._spans: dict[int, dict[str, list[tuple[int, int]]]] = {}
+        self._keys: dict[int, tuple[HighlightKey, ...]] = {}
         automaton = table.automaton
         if automaton is None:
             return
@@ -125,12 +128,15 @@ class ArticleState:
         starts = self._starts.get(name)
         if starts is None:
             starts = {}
-            hay_starts = self.doc.field(name).hay_starts()
+            token_at = self.doc.field(name).token_at()
             chars = self.table.pattern_chars
             for end, pid in self._hits.get(name, ()):
                 # ``end`` is the pattern's last character; its first is the space before a token.
-                token = bisect_left(hay_starts, end - chars[pid] + 1)
-                starts.setdefault(pid, []).append(token)
+                token = token_at[end - chars[pid] + 1]
+                if pid in starts:
+                    starts[pid].append(token)
+                else:
+                    starts[pid] = [token]
             self._starts[name] = starts
         return starts
 
@@ -153,3 +159,20 @@ class ArticleState:
     def occurrences(self, tid: int) -> list[Span]:
         """Every occurrence of term ``tid`` as ``(field, start token, end token)``."""
         return [(name, s, e) for name, spans in self.spans(tid).items() for s, e in spans]
+
+    def span_key(self, name: str, first: int, stop: int) -> HighlightKey:
+        """The highlight key of tokens ``first`` to ``stop - 1`` of field ``name``."""
+        text = self.doc.field(name)
+        return (_FIELD_RANK[name], text.starts[first], text.ends[stop - 1])
+
+    def keys(self, tid: int) -> tuple[HighlightKey, ...]:
+        """Highlight keys of every occurrence of term ``tid`` (cached: rules share terms)."""
+        found = self._keys.get(tid)
+        if found is None:
+            out: list[HighlightKey] = []
+            for name, spans in self.spans(tid).items():
+                text = self.doc.field(name)
+                rank, starts, ends = _FIELD_RANK[name], text.starts, text.ends
+                out.extend([(rank, starts[s], ends[e - 1]) for s, e in spans])
+            found = self._keys[tid] = tuple(out)
+        return found
