@@ -3,7 +3,7 @@
     make bench                                             # the default run, writes docs/
     .venv/bin/python benchmarks/pipeline_bench.py --quick  # a small smoke run (~3 min)
     .venv/bin/python benchmarks/pipeline_bench.py --loads 200,1000 --duration 20 --rules 10000 \\
-        --matchers 2 --notifiers 2 --profile
+        --matchers 2 --notifiers 2 --no-profile
 
 What runs: the local Kafka broker (started with the project's code when none answers), then for
 every phase a fresh set of topics (unique prefix) with the real services as child processes
@@ -515,20 +515,36 @@ def receiver_rejections(port: int) -> int:
         return json.loads(response.read())["rejected"]
 
 
-def top_functions(path: Path, limit: int = 8) -> list[list]:
-    """From py-spy's collapsed stacks (``--format raw``; idle threads are not sampled): the
-    functions most often on top of the stack (self time), as [function, percent of samples]."""
-    counts: dict[str, int] = {}
+def top_functions(path: Path, limit: int = 8) -> dict:
+    """From py-spy's collapsed stacks (``--format raw``; idle threads are not sampled): the share of
+    samples by the package of the frame on top of the stack (where the CPU goes), and the
+    functions most often on top (self time), each as [name, percent of samples]."""
+    leaves: dict[str, int] = {}
+    packages: dict[str, int] = {}
     total = 0
     for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
         stack, _, n = line.rpartition(" ")
         if not n.isdigit():
             continue
         leaf = stack.split(";")[-1]
-        counts[leaf] = counts.get(leaf, 0) + int(n)
+        leaves[leaf] = leaves.get(leaf, 0) + int(n)
+        package = frame_package(leaf)
+        packages[package] = packages.get(package, 0) + int(n)
         total += int(n)
-    ranked = sorted(counts.items(), key=lambda kv: -kv[1])[:limit]
-    return [[name, round(100 * n / total, 1)] for name, n in ranked] if total else []
+
+    def ranked(counts: dict[str, int]) -> list[list]:
+        return [[name, round(100 * n / total, 1)] for name, n in sorted(counts.items(), key=lambda kv: -kv[1])[:limit]]
+
+    return {"packages": ranked(packages), "functions": ranked(leaves), "samples": total} if total else {}
+
+
+def frame_package(frame: str) -> str:
+    """``func (pydantic/main.py:587)`` -> ``pydantic``; ours by sub-package (``newsalert/domain/matching``)."""
+    where = frame.rpartition("(")[2].partition(":")[0]
+    parts = where.split("/")
+    if parts[0] in ("newsalert", "services") and len(parts) > 2:
+        return "/".join(parts[:-1])
+    return parts[0].removesuffix(".py") if parts[0] else "?"
 
 
 def one_line(r: PhaseResult) -> str:
@@ -573,10 +589,10 @@ async def produce_raw(bench: "Bench", topic: str, count: int) -> float:
     try:
         for i in range(count):
             article_id = f"raw-{i}"
+            # send() waits by itself when the producer's buffer is full: no other throttle needed
             pending.append(await producer.send(topic, bench.articles[i % len(bench.articles)].encode(article_id), key=article_id.encode()))
-            if len(pending) >= 2000:
-                await asyncio.gather(*pending)
-                pending = []
+            if len(pending) >= 10_000:
+                pending = list(_reap(set(pending)))
         await asyncio.gather(*pending)
     finally:
         await producer.stop()
@@ -650,7 +666,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--notifiers", type=int, default=1, help="notifier processes (one consumer group)")
     parser.add_argument("--max-articles", type=int, default=22_000, help="most articles published in the max phase")
     parser.add_argument("--raw-count", type=int, default=100_000, help="records for the raw aiokafka limit")
-    parser.add_argument("--profile", action="store_true", help="py-spy the matcher and notifier in the max phase")
+    parser.add_argument("--no-profile", dest="profile", action="store_false",
+                        help="do not py-spy the first matcher and notifier during the max phase")
     parser.add_argument("--quick", action="store_true", help="small smoke run: 1,000 rules, loads 100,500, 8 s phases")
     parser.add_argument("--no-write", action="store_true", help="do not write docs/benchmarks.md and docs/latency.png")
     parser.add_argument("--raw-consumer", metavar="TOPIC", help=argparse.SUPPRESS)
