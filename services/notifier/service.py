@@ -41,6 +41,7 @@ the circuit breaker keeps a dead endpoint from being that slow subscriber for lo
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import random
 from collections import deque
@@ -499,6 +500,8 @@ class Notifier:
         self._tracker.drop(revoked)
         for tp in revoked:
             self._waiting.pop(tp, None)
+            with contextlib.suppress(KeyError):  # its lag is the new owner's to report
+                self.metrics.lag.remove(tp.topic, str(tp.partition))
         log.info("partitions revoked: %s", sorted(f"{tp.topic}[{tp.partition}]" for tp in revoked))
 
 

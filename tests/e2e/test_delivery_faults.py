@@ -233,3 +233,37 @@ async def test_fault_7_malformed_matches_record_dead_lettered_and_consumer_conti
     assert any("article.id" in r.reason and "Field required" in r.reason for r in rejected), [r.reason for r in rejected]
     assert any("Invalid JSON" in r.reason or "json" in r.reason.lower() for r in rejected), [r.reason for r in rejected]
     assert [h.webhook_id for h in scripted.of("alice")] == [before.webhook_id, after.webhook_id]
+
+
+async def test_kill_9_with_retries_waiting_then_restart_loses_no_retry(settings, scripted, tmp_path) -> None:
+    """Retries wait on the retry topic, committed only once re-produced: a crash loses none."""
+    settings = settings.model_copy(update={"retry_schedule": "4,1"})
+    names = ("alice", "bob")
+    for name in names:
+        scripted.scripts[name] = [Answer(500)] * 3  # the first three attempts of each subscriber fail
+    rules = write_rules(tmp_path / "rules.yaml", {n: scripted.url(n) for n in names})
+    first = await start_notifier(settings, rules, tmp_path)
+    alerts = [make_alert(i, names[i % 2]) for i in range(6)]
+    try:
+        await publish(settings, [(a.subscriber.encode(), a.to_json()) for a in alerts])
+        deadline = time.monotonic() + 60
+        while sum(h.status == 500 for h in scripted.hits) < 6:  # every first failure is on the retry topic
+            assert time.monotonic() < deadline and first.alive(), first.log_tail()
+            await asyncio.sleep(0.05)
+        await asyncio.sleep(1.0)  # let the commit of the originals happen (interval 0.5 s)
+        first.kill()  # SIGKILL before any retry is due (4 s)
+        delivered_before = set(scripted.delivered())
+        assert not ({a.webhook_id for a in alerts} <= delivered_before), "all delivered before the kill: proves nothing"
+        second = await start_notifier(settings, rules, tmp_path)
+        try:
+            missing = await scripted.wait_delivered({a.webhook_id for a in alerts}, timeout=90)
+            assert not missing, second.log_tail()
+        finally:
+            assert second.stop() == 0, second.log_tail()
+    finally:
+        first.stop()
+    counts = {a.webhook_id: sum(h.webhook_id == a.webhook_id and h.status == 204 for h in scripted.hits) for a in alerts}
+    assert all(n >= 1 for n in counts.values())
+    assert not await dead_of(settings, "alice") and not await dead_of(settings, "bob")
+    print(f"\nkill -9 with retries waiting: expected {len(alerts)}, delivered {len(counts)}, "
+          f"duplicates {sum(n - 1 for n in counts.values())}")
