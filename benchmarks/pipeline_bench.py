@@ -108,7 +108,10 @@ def rule_queries(count: int, seed: int) -> list[str]:
     cached = CACHE / f"rules-{count}-{seed}.json"
     if cached.exists():
         return json.loads(cached.read_text(encoding="utf-8"))
-    from rules_bench import generate  # the engine benchmark's generator (issue 3)
+    try:
+        from rules_bench import generate  # the engine benchmark's generator (issue 3)
+    except ImportError as exc:
+        raise SystemExit(f"pipeline_bench: cannot import the rule generator of benchmarks/rules_bench.py: {exc}") from None
 
     queries = generate(count, seed)
     CACHE.mkdir(parents=True, exist_ok=True)
@@ -163,8 +166,10 @@ class ProcessUsage:
     cpu_start: float = 0.0
     cpu_end: float = 0.0
     rss_peak_mb: float = 0.0
+    started: bool = False
 
-    def sample(self, final: bool = False) -> None:
+    def sample(self) -> None:
+        """Note the CPU time (the first call starts the window) and the RSS."""
         try:
             proc = psutil.Process(self.pid)
             with proc.oneshot():
@@ -173,10 +178,9 @@ class ProcessUsage:
                 self.rss_peak_mb = max(self.rss_peak_mb, proc.memory_info().rss / 2**20)
         except psutil.Error:
             return
-        if final or self.cpu_end:
-            self.cpu_end = cpu
-        else:
-            self.cpu_start = self.cpu_end = cpu
+        if not self.started:
+            self.cpu_start, self.started = cpu, True
+        self.cpu_end = cpu
 
     def cpu_percent(self, seconds: float) -> float:
         return 100 * (self.cpu_end - self.cpu_start) / seconds if seconds > 0 else 0.0
@@ -329,7 +333,7 @@ class Phase:
                 await sampling
             self.samples.append((time.time(), await sampler.sample()))
             for usage in self.usage:
-                usage.sample(final=True)
+                usage.sample()
             self._finish_profiles(profiling)
         finally:
             await producer.stop()
