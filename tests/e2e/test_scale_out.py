@@ -10,11 +10,13 @@ commit, and nothing else:
 
 - the killed notifier had at most ``NOTIFIER_MAX_PENDING`` alerts fetched and not committed (it
   stops fetching above that); its successor redelivers at most those;
-- the killed matcher had processed at most the articles that reached it since its last commit
-  (commits every ``NEWSALERT_MATCHER_COMMIT_INTERVAL`` = 1 s). Publishing is paced at ``RATE``
-  articles/s for both workers together, so allowing ``MATCHER_WINDOW_S`` seconds (commit interval,
-  plus the acknowledgement of the publish in flight, plus faust re-reading what it had fetched) that is
-  at most ``RATE * MATCHER_WINDOW_S`` articles, each re-published as ``len(SUBSCRIBERS)`` alerts
+- the killed matcher redoes the articles it processed since its last commit (commits every
+  ``NEWSALERT_MATCHER_COMMIT_INTERVAL`` = 1 s; records fetched but not processed are read again,
+  not repeated). Publishing is paced at ``RATE`` articles/s for both workers together, and one
+  worker processes less than that (it has half the partitions, and a backlog to catch up would
+  need it to be faster than the whole stream), so allowing ``MATCHER_WINDOW_S`` seconds (the
+  commit interval plus the acknowledgement of the alerts in flight, with a wide margin) that is at
+  most ``RATE * MATCHER_WINDOW_S`` articles, each re-published as ``len(SUBSCRIBERS)`` alerts
   when it matches (one in ``EVERY``).
 
 The survivors give their partitions back during the rebalance after committing what is settled,
