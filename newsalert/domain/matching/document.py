@@ -15,6 +15,8 @@ from itertools import accumulate
 from newsalert.domain.query.ast import Field
 from newsalert.domain.text import clean_text, token_spans
 
+_PLUS_ONE = (1).__add__
+
 # The order fields are scanned and highlights are sorted in: as an article is read.
 FIELD_ORDER: tuple[Field, ...] = ("title", "body", "source")
 
@@ -28,15 +30,17 @@ class FieldText:
     starts: list[int]
     ends: list[int]
     haystack: str
-    _token_at: dict[int, int] | None = field(default=None, repr=False)
+    _hay_starts: list[int] | None = field(default=None, repr=False)
 
-    def token_at(self) -> dict[int, int]:
-        """Offset in ``haystack`` of the space before each token -> token index (built on first use)."""
-        if self._token_at is None:
-            # The space before token i is at i + (length of tokens 0..i-1).
-            lengths = accumulate(map(len, self.tokens), initial=0)
-            self._token_at = {offset + i: i for i, offset in enumerate(lengths)}
-        return self._token_at
+    def hay_starts(self) -> list[int]:
+        """Offset in ``haystack`` of the space before each token, ascending (built on first use).
+
+        The space before token i is at i + (length of tokens 0..i-1): running sums of
+        ``len(token) + 1``, all computed in C by ``accumulate`` and ``map``.
+        """
+        if self._hay_starts is None:
+            self._hay_starts = list(accumulate(map(_PLUS_ONE, map(len, self.tokens)), initial=0))
+        return self._hay_starts
 
 
 @dataclass(slots=True)

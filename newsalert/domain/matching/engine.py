@@ -20,13 +20,15 @@ deduplicated, sorted by field (title, body, source) then by start and end. Overl
 from __future__ import annotations
 
 from collections.abc import Sequence
+from itertools import chain
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from newsalert.domain.matching.document import FIELD_ORDER, Document
-from newsalert.domain.matching.presearch import TermCost, anchors, estimated_frequency
+from newsalert.domain.matching.document import Document
+from newsalert.domain.matching.highlights import Highlight, HighlightKey
+from newsalert.domain.matching.presearch import TermCost, estimated_frequency, plan
 from newsalert.domain.matching.program import Program, compile_node
-from newsalert.domain.matching.terms import ArticleState, HighlightKey, TermTable
+from newsalert.domain.matching.terms import ArticleState, TermTable
 from newsalert.domain.query.ast import And, Near, Node, Not, Or, Term
 
 class RuleLike(Protocol):
@@ -35,20 +37,6 @@ class RuleLike(Protocol):
     id: str
     query: str
     node: Node
-
-
-@dataclass(frozen=True, slots=True)
-class Highlight:
-    """A matched word or phrase: ``text == cleaned_field_text[start:end]``."""
-
-    field: str
-    text: str
-    start: int
-    end: int
-
-    def to_dict(self) -> dict[str, Any]:
-        """The JSON form used by ``newsalert match`` and the alert messages."""
-        return {"field": self.field, "text": self.text, "start": self.start, "end": self.end}
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,18 +79,9 @@ class RuleMatch:
     explanation: Explanation | None = field(default=None)
 
 
-def _to_highlights(doc: Document, keys: set[HighlightKey] | tuple[HighlightKey, ...], cache: dict[HighlightKey, Highlight]) -> list[Highlight]:
-    """Highlight keys -> ``Highlight`` objects in key order (field, start, end), one object per
-    distinct span and article (``cache``), shared by every rule that highlights it."""
-    out = []
-    for key in sorted(keys):
-        highlight = cache.get(key)
-        if highlight is None:
-            rank, start, end = key
-            name = FIELD_ORDER[rank]
-            highlight = cache[key] = Highlight(name, doc.field(name).text[start:end], start, end)
-        out.append(highlight)
-    return out
+def _to_highlights(state: ArticleState, keys: set[HighlightKey] | tuple[HighlightKey, ...]) -> list[Highlight]:
+    """Highlight keys -> the article's shared ``Highlight`` objects, sorted (field, start, end)."""
+    return list(map(state.highlights.__getitem__, sorted(keys)))
 
 
 def _signed_terms(node: Node, negated: bool = False):
@@ -131,30 +110,43 @@ class Engine:
         self.rules: tuple[RuleLike, ...] = tuple(rules)
         self.table = TermTable()
         self._programs: list[Program] = []
-        index: dict[int, list[int]] = {}
+        single: dict[int, list[int]] = {}
+        pairs: dict[int, dict[int, list[int]]] = {}
         for position, rule in enumerate(self.rules):
             self._programs.append(compile_node(rule.node, self.table))
-            anchor_ids, _ = anchors(rule.node, self.table, term_cost)
-            for tid in anchor_ids:
-                index.setdefault(tid, []).append(position)
+            rule_plan = plan(rule.node, self.table, term_cost)
+            if rule_plan.second is None:
+                for tid in rule_plan.first:
+                    single.setdefault(tid, []).append(position)
+                continue
+            for tid in rule_plan.first:
+                by_second = pairs.setdefault(tid, {})
+                for other in rule_plan.second:
+                    by_second.setdefault(other, []).append(position)
         self.table.build()
-        self._index: dict[int, tuple[int, ...]] = {tid: tuple(ids) for tid, ids in index.items()}
+        # Rules that are candidates when this term occurs.
+        self._single: dict[int, tuple[int, ...]] = {tid: tuple(ids) for tid, ids in single.items()}
+        # Rules that are candidates when this term and the second key's term both occur.
+        self._pairs: dict[int, dict[int, tuple[int, ...]]] = {
+            tid: {other: tuple(ids) for other, ids in by_second.items()} for tid, by_second in pairs.items()
+        }
 
     def candidates(self, state: ArticleState) -> list[int]:
-        """Positions (in rule order) of the rules with an anchor term present in the article."""
-        found: set[int] = set()
-        index = self._index
-        for tid in state.present:
-            ids = index.get(tid)
-            if ids is not None:
-                found.update(ids)
+        """Positions (in rule order) of the rules whose index terms occur in the article."""
+        present = state.present
+        single, pairs = self._single, self._pairs
+        # Set intersections and chain/map run in C; the Python loop is over the terms present
+        # that head a pair list only.
+        found = set(chain.from_iterable(map(single.__getitem__, single.keys() & present)))
+        for tid in pairs.keys() & present:
+            by_second = pairs[tid]
+            found.update(chain.from_iterable(map(by_second.__getitem__, by_second.keys() & present)))
         return sorted(found)
 
     def match(self, doc: Document, explain: bool = False) -> list[RuleMatch]:
         """The rules matching ``doc``, in rule-file order, with highlights (and explanations)."""
         state = ArticleState(self.table, doc)
         out: list[RuleMatch] = []
-        cache: dict[HighlightKey, Highlight] = {}
         programs, rules = self._programs, self.rules
         for position in self.candidates(state):
             program = programs[position]
@@ -163,17 +155,17 @@ class Engine:
             keys: set[HighlightKey] = set()
             program.highlight(state, keys)
             rule = rules[position]
-            explanation = self._explain(rule, state, cache) if explain else None
-            out.append(RuleMatch(rule.id, _to_highlights(doc, keys, cache), explanation))
+            explanation = self._explain(rule, state) if explain else None
+            out.append(RuleMatch(rule.id, _to_highlights(state, keys), explanation))
         return out
 
-    def _explain(self, rule: RuleLike, state: ArticleState, cache: dict[HighlightKey, Highlight]) -> Explanation:
+    def _explain(self, rule: RuleLike, state: ArticleState) -> Explanation:
         """Every distinct term of ``rule`` (and whether it is negated) with its occurrences."""
         reports: dict[tuple[int, bool], TermReport] = {}
         for term, negated in _signed_terms(rule.node):
             tid = self.table.term_id(term)
             if (tid, negated) in reports:
                 continue
-            found = tuple(_to_highlights(state.doc, state.keys(tid), cache))
+            found = tuple(_to_highlights(state, state.keys(tid)))
             reports[(tid, negated)] = TermReport(term.text or " ".join(term.tokens), term.fields, negated, found)
         return Explanation(rule.query, tuple(reports.values()))

@@ -13,7 +13,8 @@ under NOT.
 
 from __future__ import annotations
 
-from newsalert.domain.matching.terms import ArticleState, HighlightKey, Span, TermTable
+from newsalert.domain.matching.highlights import HighlightKey
+from newsalert.domain.matching.terms import ArticleState, Span, TermTable
 from newsalert.domain.query.ast import And, Near, Node, Not, Or, Term
 
 

@@ -14,16 +14,20 @@ from __future__ import annotations
 
 import ahocorasick
 
+from bisect import bisect_left
+from itertools import chain, repeat
+from operator import itemgetter, sub
+
 from newsalert.domain.matching.document import FIELD_ORDER, Document
+from newsalert.domain.matching.highlights import FIELD_RANK, Highlight, HighlightKey, make_highlight
 from newsalert.domain.query.ast import Field, Term
 
 TermKey = tuple[tuple[str, ...], bool, "Field | None"]
 # One occurrence of a term: (field, first token index, one past the last token index).
 Span = tuple[str, int, int]
-# A highlight before it becomes a ``Highlight``: (field rank in FIELD_ORDER, start char, end char).
-# Plain tuples so that deduplicating and sorting them are C-level set and tuple operations.
-HighlightKey = tuple[int, int, int]
-_FIELD_RANK = {name: rank for rank, name in enumerate(FIELD_ORDER)}
+_END = itemgetter(0)
+_PID = itemgetter(1)
+_PLUS_ONE = (1).__add__
 
 
 def pattern_of(tokens: tuple[str, ...], prefix: bool) -> str:
@@ -95,16 +99,23 @@ class TermTable:
 
 
 class ArticleState:
-    """What the automaton found in one article, shared by every rule evaluated on it."""
+    """What the automaton found in one article, shared by every rule evaluated on it.
 
-    __slots__ = ("doc", "table", "present", "_hits", "_starts", "_spans", "_keys")
+    Token positions are only needed for NEAR and highlights; they are computed for a whole field
+    at once, on first use, with C-level ``map``/``sorted``/``bisect`` rather than a Python loop
+    per hit (an article has hundreds of hits at 100,000 rules).
+    """
+
+    __slots__ = ("doc", "table", "present", "highlights", "_hits", "_located", "_spans", "_keys")
 
     def __init__(self, table: TermTable, doc: Document) -> None:
         self.doc = doc
         self.table = table
         self.present: set[int] = set()
+        # Highlight key -> its Highlight, one per distinct span of this article.
+        self.highlights: dict[HighlightKey, Highlight] = {}
         self._hits: dict[str, list[tuple[int, int]]] = {}
-        self._starts: dict[str, dict[int, list[int]]] = {}
+        self._located: dict[str, list[tuple[int, int]]] = {}
         self._spans: dict[int, dict[str, list[tuple[int, int]]]] = {}
         self._keys: dict[int, tuple[HighlightKey, ...]] = {}
         automaton = table.automaton
@@ -118,27 +129,28 @@ class ArticleState:
             # One C-level pass; overlapping matches are all reported, which phrases sharing
             # tokens ("north korea" and "korea") need.
             hits = list(automaton.iter(haystack))
+            if not hits:
+                continue
             self._hits[name] = hits
             by_pattern = table.field_terms[name]
-            for pid in {pid for _, pid in hits}:
-                present.update(by_pattern[pid])
+            present.update(chain.from_iterable(map(by_pattern.__getitem__, set(map(_PID, hits)))))
 
-    def _pattern_starts(self, name: str) -> dict[int, list[int]]:
-        """Pattern id -> token indices where it starts in field ``name`` (built on first use)."""
-        starts = self._starts.get(name)
-        if starts is None:
-            starts = {}
-            token_at = self.doc.field(name).token_at()
-            chars = self.table.pattern_chars
-            for end, pid in self._hits.get(name, ()):
-                # ``end`` is the pattern's last character; its first is the space before a token.
-                token = token_at[end - chars[pid] + 1]
-                if pid in starts:
-                    starts[pid].append(token)
-                else:
-                    starts[pid] = [token]
-            self._starts[name] = starts
-        return starts
+    def _located_hits(self, name: str) -> list[tuple[int, int]]:
+        """``(pattern id, token index where it starts)`` of every hit in field ``name``, sorted."""
+        located = self._located.get(name)
+        if located is None:
+            hits = self._hits.get(name, [])
+            pids = list(map(_PID, hits))
+            # A hit ends at ``end``; it starts ``chars - 1`` earlier, on the space before a token.
+            firsts = map(_PLUS_ONE, map(sub, map(_END, hits), map(self.table.pattern_chars.__getitem__, pids)))
+            tokens = map(bisect_left, repeat(self.doc.field(name).hay_starts()), firsts)
+            located = self._located[name] = sorted(zip(pids, tokens))
+        return located
+
+    def _token_starts(self, name: str, pid: int) -> list[tuple[int, int]]:
+        """The located hits of pattern ``pid`` in field ``name``, in token order."""
+        located = self._located_hits(name)
+        return located[bisect_left(located, (pid,)) : bisect_left(located, (pid + 1,))]
 
     def spans(self, tid: int) -> dict[str, list[tuple[int, int]]]:
         """Field -> sorted token spans ``(start, end)`` of term ``tid`` in this article."""
@@ -150,9 +162,10 @@ class ArticleState:
                 pid = table.term_pattern[tid]
                 width = table.pattern_tokens[pid]
                 for name in table.term_fields[tid]:
-                    starts = self._pattern_starts(name).get(pid)
-                    if starts:
-                        found[name] = [(s, s + width) for s in starts]
+                    if name in self._hits:
+                        located = self._token_starts(name, pid)
+                        if located:
+                            found[name] = [(s, s + width) for _, s in located]
             self._spans[tid] = found
         return found
 
@@ -160,10 +173,18 @@ class ArticleState:
         """Every occurrence of term ``tid`` as ``(field, start token, end token)``."""
         return [(name, s, e) for name, spans in self.spans(tid).items() for s, e in spans]
 
+    def _remember(self, keys: list[HighlightKey]) -> None:
+        highlights = self.highlights
+        for key in keys:
+            if key not in highlights:
+                highlights[key] = make_highlight(self.doc, key)
+
     def span_key(self, name: str, first: int, stop: int) -> HighlightKey:
         """The highlight key of tokens ``first`` to ``stop - 1`` of field ``name``."""
         text = self.doc.field(name)
-        return (_FIELD_RANK[name], text.starts[first], text.ends[stop - 1])
+        key = (FIELD_RANK[name], text.starts[first], text.ends[stop - 1])
+        self._remember([key])
+        return key
 
     def keys(self, tid: int) -> tuple[HighlightKey, ...]:
         """Highlight keys of every occurrence of term ``tid`` (cached: rules share terms)."""
@@ -172,7 +193,8 @@ class ArticleState:
             out: list[HighlightKey] = []
             for name, spans in self.spans(tid).items():
                 text = self.doc.field(name)
-                rank, starts, ends = _FIELD_RANK[name], text.starts, text.ends
+                rank, starts, ends = FIELD_RANK[name], text.starts, text.ends
                 out.extend([(rank, starts[s], ends[e - 1]) for s, e in spans])
+            self._remember(out)
             found = self._keys[tid] = tuple(out)
         return found
