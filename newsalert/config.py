@@ -190,6 +190,14 @@ class Settings(BaseSettings):
     matcher_linger_ms: int = Field(
         5, ge=0, description="Matcher: milliseconds the producer waits to fill a batch of alerts."
     )
+    stall_timeout: float = Field(
+        60.0,
+        ge=0,
+        description="Matcher: seconds an assigned partition may have lag without any offset commit "
+        "before the worker declares itself stalled (/healthz 503) and exits with status 3 for its "
+        "supervisor to restart it; 0 turns stall detection off. Keep it well above the commit "
+        "interval and the time one article can take.",
+    )
 
     @field_validator("retry_schedule")
     @classmethod

@@ -87,6 +87,11 @@ class MatcherState:
     publish_retries: int = 0
     started_at: float = field(default_factory=time.monotonic)
     last_progress: float = field(default_factory=time.monotonic)
+    # Written on faust's loop, read by the watchdog thread: replaced whole, never mutated.
+    assigned: frozenset[tuple[str, int]] = frozenset()
+    # Written by the watchdog thread, read by the web pages and /metrics.
+    lag: dict[tuple[str, int], int] = field(default_factory=dict)
+    stalled: str | None = None
 
     def count(self, outcome: Outcome) -> None:
         """Account for one record whose output the broker has acknowledged."""
@@ -99,7 +104,9 @@ class MatcherState:
         """The JSON body of ``/healthz`` and ``/readyz``."""
         return {
             "service": "matcher",
-            "ready": self.ready,
+            "ready": self.ready and self.stalled is None,
+            "stalled": self.stalled,
+            "lag": {f"{topic}[{number}]": lag for (topic, number), lag in sorted(self.lag.items())},
             "ruleset_version": self.matcher.ruleset_version,
             "rules": self.rules_loaded,
             "consumed": self.consumed,
@@ -292,17 +299,21 @@ def build_app(settings: Settings, state: MatcherState, output: OutputService, *,
     async def _assigned(sender: faust.App, assigned: set, **kwargs) -> None:
         # Joined the group (possibly with no partitions, when workers outnumber them): ready.
         state.ready = True
+        state.assigned = frozenset((tp.topic, tp.partition) for tp in assigned if tp.topic == articles.get_topic_name())
         log.info("assigned %d partition(s): %s", len(assigned), sorted(f"{tp.topic}[{tp.partition}]" for tp in assigned))
 
     @app.page("/healthz")
     async def healthz(web, request):
-        """Process up and serving."""
+        """Process up and serving, and not stalled (see ``watchdog``): 200, else 503."""
+        if state.stalled is not None:
+            return web.json({**state.summary(), "status": "stalled"}, status=503)
         return web.json({**state.summary(), "status": "ok"})
 
     @app.page("/readyz")
     async def readyz(web, request):
-        """Joined the consumer group with the publisher connected: 200, else 503."""
-        return web.json(state.summary(), status=200 if state.ready else 503)
+        """Joined the consumer group with the publisher connected, not stalled: 200, else 503."""
+        body = state.summary()
+        return web.json(body, status=200 if body["ready"] else 503)
 
     return app
 

@@ -29,6 +29,7 @@ from newsalert.domain.rulefile import RuleFileError, RuleSet, load_rule_file
 from newsalert.errors import SetupError, TransientError
 from services.matcher.app import MatcherState, OutputService, build_app, faust_datadir
 from services.matcher.processing import ArticleMatcher
+from services.matcher.watchdog import Watchdog
 
 EXIT_BAD_RULES = 1
 EXIT_NO_BROKER = 2
@@ -58,6 +59,7 @@ def run(rules_path: Path, port: int) -> None:
         settings.matcher_max_in_flight,
     )
     app = build_app(settings, state, output, port=port)
+    start_watchdog(settings, state)
     worker = faust.Worker(
         app,
         output,  # faust starts extra services before the app and stops them after it
@@ -66,6 +68,25 @@ def run(rules_path: Path, port: int) -> None:
         redirect_stdouts=False,
     )
     worker.execute_from_commandline()
+
+
+def start_watchdog(settings: Settings, state: MatcherState) -> Watchdog | None:
+    """Start stall detection (``services.matcher.watchdog``) unless ``NEWSALERT_STALL_TIMEOUT`` is 0."""
+    if settings.stall_timeout <= 0:
+        return None
+
+    def on_lag(lag: dict) -> None:
+        state.lag = lag
+
+    def on_stall(stalls: list) -> None:
+        state.stalled = "; ".join(map(str, stalls))
+
+    watchdog = Watchdog(
+        bootstrap=settings.kafka_bootstrap, group=settings.group("matcher"), topic=settings.topic("articles"),
+        timeout_s=settings.stall_timeout, assigned=lambda: state.assigned, on_lag=on_lag, on_stall=on_stall,
+    )
+    watchdog.start()
+    return watchdog
 
 
 def load_rules_or_exit(rules_path: Path) -> RuleSet:
