@@ -65,6 +65,7 @@ from mode import Service
 from newsalert.adapters.broker import Publisher, Record, Sent
 from newsalert.config import Settings
 from newsalert.errors import TransientError
+from services.matcher.metrics import CONTENT_TYPE, matcher_registry, render
 from services.matcher.processing import ArticleMatcher, Outcome, SourcePosition
 
 log = logging.getLogger(__name__)
@@ -308,6 +309,13 @@ def build_app(settings: Settings, state: MatcherState, output: OutputService, *,
         if state.stalled is not None:
             return web.json({**state.summary(), "status": "stalled"}, status=503)
         return web.json({**state.summary(), "status": "ok"})
+
+    registry = matcher_registry(state, lambda: output.in_flight)
+
+    @app.page("/metrics")
+    async def metrics(web, request):
+        """Prometheus text format (see ``services.matcher.metrics``)."""
+        return web.bytes(render(registry), content_type=CONTENT_TYPE)
 
     @app.page("/readyz")
     async def readyz(web, request):

@@ -157,6 +157,12 @@ async def test_articles_in_alerts_out(kafka_settings: Settings, matcher: Matcher
     health = status(worker)
     assert (health["ready"], health["consumed"], health["alerts"], health["rejected"]) == (True, 4, 3, 0)
     assert health["rules"] == 3 and health["ruleset_version"] == asia.ruleset_version
+    with urllib.request.urlopen(f"http://127.0.0.1:{worker.port}/metrics", timeout=5) as response:  # type: ignore[attr-defined]
+        metrics = response.read().decode()
+    assert "newsalert_matcher_articles_consumed_total 4.0" in metrics
+    assert "newsalert_matcher_matches_produced_total 3.0" in metrics
+    assert "newsalert_matcher_rules_loaded 3.0" in metrics
+    assert f'newsalert_matcher_ruleset_info{{version="{asia.ruleset_version}"}} 1.0' in metrics
 
 
 async def test_poison_records_are_dead_lettered_and_the_stream_goes_on(kafka_settings: Settings, matcher: Matcher):
