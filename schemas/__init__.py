@@ -3,10 +3,11 @@
 - ``Article``          the ``articles`` topic (and ``POST /articles`` of ingest)
 - ``Alert``            the ``matches`` topic: one (article, rule, subscriber) match
 - ``WebhookPayload``   the JSON body POSTed to a subscriber
+- ``DigestPayload``    the JSON body of a digest (alerts held back by a rate limit)
 - ``RejectedRecord``   dead letters on ``articles.rejected`` and ``matches.rejected``
 - ``DeliveryAttempt``  one POST to a webhook, as recorded by the notifier
 - ``DeadDelivery``     an alert given up on, on ``deliveries.dead``
-- ``RetryEnvelope``    an alert waiting for its next attempt, on ``deliveries.retry.<tier>``
+- ``RetryEnvelope``    an alert (or digest) waiting for its next attempt, on ``deliveries.retry.<tier>``
 - ``SubscriberState``  a subscriber disabled (410) or enabled again, on ``deliveries.subscribers``
 
 JSON Schema files for non-Python producers and consumers are generated into ``schemas/json/``
@@ -34,6 +35,7 @@ from schemas.article import (
     Article,
 )
 from schemas.delivery import DeadDelivery, DeliveryAttempt, RetryEnvelope, SubscriberState
+from schemas.digest import Digest, DigestPayload
 from schemas.rejected import REJECTED_PAYLOAD_MAX, RejectedRecord
 
 __all__ = [
@@ -50,6 +52,8 @@ __all__ = [
     "ArticleSummary",
     "DeadDelivery",
     "DeliveryAttempt",
+    "Digest",
+    "DigestPayload",
     "Highlight",
     "MatchMessage",
     "RejectedRecord",

@@ -11,10 +11,11 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, model_validator
 
 from schemas._common import URL_MAX, WIRE_CONFIG, Identifier, UtcDatetime, truncate
 from schemas.alert import WEBHOOK_ID_MAX, Alert
+from schemas.digest import Digest
 
 RESPONSE_BODY_MAX = 1_024
 """Longest response body kept in an attempt record, in characters."""
@@ -87,19 +88,29 @@ class DeadDelivery(BaseModel):
 
 
 class RetryEnvelope(BaseModel):
-    """An alert waiting for its next attempt, on a ``deliveries.retry.<tier>`` topic (key: subscriber).
+    """An alert (or a digest) waiting for its next attempt, on a ``deliveries.retry.<tier>`` topic
+    (key: subscriber).
 
-    ``attempt`` is the number of the attempt to make at ``due_at``; ``attempts`` are the ones made
-    so far (they go into the dead letter if this alert is given up).
+    Exactly one of ``alert`` and ``digest`` is set. ``attempt`` is the number of the attempt to
+    make at ``due_at``; ``attempts`` are the ones made so far (they go into the dead letter if this
+    alert, or each alert of this digest, is given up).
     """
 
     model_config = WIRE_CONFIG
 
-    alert: Alert
+    alert: Alert | None = None
+    digest: Digest | None = None
     attempt: int = Field(ge=2, le=ATTEMPTS_MAX, description="Number of the attempt to make when due.")
     due_at: UtcDatetime
     last_error: str = Field(min_length=1, max_length=ERROR_MAX)
     attempts: list[DeliveryAttempt] = Field(default_factory=list, max_length=ATTEMPTS_MAX)
+
+    @model_validator(mode="after")
+    def _one_payload(self) -> RetryEnvelope:
+        """An envelope carries one alert or one digest, never both or neither."""
+        if (self.alert is None) == (self.digest is None):
+            raise ValueError("a retry envelope carries exactly one of alert and digest")
+        return self
 
     def to_json(self) -> bytes:
         """The compact JSON encoding used as the Kafka record value."""

@@ -16,6 +16,7 @@ from pydantic import BaseModel
 from schemas.alert import Alert, WebhookPayload
 from schemas.article import Article
 from schemas.delivery import DeadDelivery, DeliveryAttempt, RetryEnvelope, SubscriberState
+from schemas.digest import DigestPayload
 from schemas.rejected import RejectedRecord
 from schemas.rules_feed import RuleSetSnapshot, SubscriptionRecord
 
@@ -23,6 +24,7 @@ WIRE_MODELS: tuple[type[BaseModel], ...] = (
     Article,
     Alert,
     WebhookPayload,
+    DigestPayload,
     RejectedRecord,
     DeliveryAttempt,
     DeadDelivery,

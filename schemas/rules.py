@@ -26,6 +26,7 @@ from urllib.parse import urlsplit
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SecretStr, field_validator
 
 from newsalert.domain.delivery.signing import SECRET_PREFIX, SecretFormatError, secret_key
+from newsalert.domain.delivery.ratelimit import MAX_PER_MINUTE_MAX, parse_duration
 from schemas._common import URL_MAX, Identifier, _no_control_chars
 
 QUERY_MAX = 50_000
@@ -98,6 +99,27 @@ class Subscriber(BaseModel):
         min_length=1, max_length=SECRETS_MAX, description="One secret, or two during rotation."
     )
     description: _Description | None = None
+    max_per_minute: int | None = Field(
+        None, ge=1, le=MAX_PER_MINUTE_MAX,
+        description="Most single alerts a minute; the others wait for a digest (never dropped).",
+    )
+    digest: str | None = Field(
+        None, max_length=16,
+        description="Digest window such as 15m, 1h or 30s (1s to 24h): alerts over max_per_minute "
+        "(every alert when max_per_minute is not set) are sent together at its end.",
+    )
+
+    @field_validator("digest")
+    @classmethod
+    def _duration(cls, value: str | None) -> str | None:
+        """A digest window must parse as a bounded duration (``parse_duration`` says why not)."""
+        if value is not None:
+            parse_duration(value)
+        return value
+
+    def digest_seconds(self) -> int | None:
+        """The digest window in seconds, or None when there is none."""
+        return None if self.digest is None else parse_duration(self.digest)
 
     @field_validator("secret", mode="before")
     @classmethod

@@ -90,7 +90,8 @@ class FeedSubscriber(Subscriber):
     def of(cls, subscriber: Subscriber) -> FeedSubscriber:
         """The feed form of a validated subscriber."""
         return cls(
-            id=subscriber.id, url=subscriber.url, secret=subscriber.secret_values(), description=subscriber.description
+            id=subscriber.id, url=subscriber.url, secret=subscriber.secret_values(), description=subscriber.description,
+            max_per_minute=subscriber.max_per_minute, digest=subscriber.digest,
         )
 
 

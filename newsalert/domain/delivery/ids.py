@@ -28,3 +28,17 @@ def webhook_id(article_id: str, rule_id: str, subscriber_id: str) -> str:
     material = "|".join(f"{len(part)}:{part}" for part in (article_id, rule_id, subscriber_id))
     digest = hashlib.sha256(material.encode("utf-8")).digest()[:_DIGEST_BYTES]
     return WEBHOOK_ID_PREFIX + base64.b32encode(digest).decode("ascii").lower()
+
+
+def digest_webhook_id(subscriber_id: str, window_start: int) -> str:
+    """The ``webhook-id`` of a subscriber's digest opened at ``window_start`` (epoch seconds).
+
+    Derived like an alert's id from length-prefixed parts, after a bare ``digest|`` tag: an
+    alert's material starts with a digit (a length), so the two can never be the same input.
+    Re-sending the same digest (a retry) keeps its id.
+    """
+    if not isinstance(subscriber_id, str) or not subscriber_id:
+        raise ValueError(f"digest_webhook_id: subscriber_id must be a non-empty string, got {subscriber_id!r}")
+    material = "digest|" + "|".join(f"{len(part)}:{part}" for part in (subscriber_id, str(int(window_start))))
+    digest = hashlib.sha256(material.encode("utf-8")).digest()[:_DIGEST_BYTES]
+    return WEBHOOK_ID_PREFIX + base64.b32encode(digest).decode("ascii").lower()

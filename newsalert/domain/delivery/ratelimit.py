@@ -1,0 +1,151 @@
+"""Per-subscriber rate limits and digests: which alerts go out alone, which wait for a digest.
+
+Policy (pure: the caller passes the time, in seconds since the epoch):
+
+- ``max_per_minute: N`` lets at most N alerts a calendar minute (a fixed window aligned on the
+  minute) go out as single deliveries;
+- an alert over the limit is never dropped: it is *held* in the subscriber's open digest. The
+  digest window opens with the first held alert and lasts ``digest`` (``15m``, ``1h``, ``30s``);
+- while a subscriber's digest is open, every new alert joins it, even once a new minute has
+  started: the subscriber then never gets a newer alert before an older one held back;
+- at the end of the window the digest is due: one delivery listing every held alert. It is due
+  earlier when it holds ``DIGEST_ALERTS_MAX`` alerts (the body stays bounded, and a Kafka record
+  of it stays well under the broker's size limit), and the fullest digests are made due early
+  while the alerts held over all subscribers exceed the caller's ``held_cap`` (held alerts are
+  unsettled records: they count against the notifier's pending bound);
+- ``digest`` without ``max_per_minute`` puts every alert into digests; ``max_per_minute`` without
+  ``digest`` uses digests of one minute.
+
+A digest's ``start`` is its opening time in whole seconds; with the subscriber id it gives the
+digest its stable ``webhook-id`` (``ids.digest_webhook_id``).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass, field
+from typing import Callable, Generic, TypeVar
+
+DURATION_MIN_S = 1
+DURATION_MAX_S = 24 * 3600
+"""Bounds of a digest window: one second (for tests) to one day."""
+MAX_PER_MINUTE_MAX = 10_000
+"""Largest ``max_per_minute`` (more is no limit at all for a webhook)."""
+DIGEST_ALERTS_MAX = 100
+"""Most alerts in one digest; a fuller window is sent as several digests."""
+DEFAULT_DIGEST_S = 60
+"""Digest window when only ``max_per_minute`` is given."""
+
+_DURATION = re.compile(r"^([1-9][0-9]{0,5})([smh])$")
+_UNIT_S = {"s": 1, "m": 60, "h": 3600}
+
+T = TypeVar("T")
+
+
+def parse_duration(text: str) -> int:
+    """Seconds of a duration such as ``30s``, ``15m`` or ``1h``; ``ValueError`` naming the rule."""
+    if not isinstance(text, str):
+        raise ValueError("a duration must be a string such as 30s, 15m or 1h")
+    match = _DURATION.match(text.strip())
+    if match is None:
+        raise ValueError(f"{text!r} is not a duration: a whole number and a unit s, m or h, such as 30s, 15m or 1h")
+    seconds = int(match.group(1)) * _UNIT_S[match.group(2)]
+    if not DURATION_MIN_S <= seconds <= DURATION_MAX_S:
+        raise ValueError(f"{text!r} is out of range: a digest window is 1s to 24h")
+    return seconds
+
+
+@dataclass(frozen=True)
+class RateLimit:
+    """One subscriber's limit: single alerts per minute (None: no singles) and the digest window."""
+
+    max_per_minute: int | None
+    digest_s: int
+
+    @classmethod
+    def of(cls, max_per_minute: int | None, digest_s: int | None) -> RateLimit | None:
+        """The limit of a subscriber's settings; None when it has neither (no limit)."""
+        if max_per_minute is None and digest_s is None:
+            return None
+        return cls(max_per_minute, digest_s if digest_s is not None else DEFAULT_DIGEST_S)
+
+
+@dataclass
+class Digest(Generic[T]):
+    """One subscriber's open digest: held items and the window they are sent at the end of."""
+
+    subscriber: str
+    start: int
+    end: int
+    items: list[T] = field(default_factory=list)
+
+
+SEND = "send"
+HOLD = "hold"
+
+
+class RateLimiter(Generic[T]):
+    """Minute counters and open digests of every subscriber; see the module docstring."""
+
+    def __init__(self) -> None:
+        self._minutes: dict[str, tuple[int, int]] = {}  # subscriber -> (minute number, singles sent)
+        self._open: dict[str, Digest[T]] = {}
+
+    def route(self, subscriber: str, limit: RateLimit | None, item: T, now: float) -> str:
+        """``SEND`` the alert alone, or ``HOLD`` it (added to the subscriber's digest)."""
+        if limit is None:
+            return SEND
+        digest = self._open.get(subscriber)
+        if digest is None and limit.max_per_minute is not None and self._admit(subscriber, limit.max_per_minute, now):
+            return SEND
+        if digest is None:
+            start = math.floor(now)
+            digest = self._open[subscriber] = Digest(subscriber, start, start + limit.digest_s)
+        digest.items.append(item)
+        return HOLD
+
+    def _admit(self, subscriber: str, per_minute: int, now: float) -> bool:
+        """Count one single in the current calendar minute, if there is room for it."""
+        minute = math.floor(now // 60)
+        seen_minute, sent = self._minutes.get(subscriber, (minute, 0))
+        if seen_minute != minute:
+            sent = 0
+        if sent >= per_minute:
+            return False
+        self._minutes[subscriber] = (minute, sent + 1)
+        return True
+
+    def due(self, now: float, held_cap: int) -> list[Digest[T]]:
+        """Digests to send now (removed from the open ones): window over, full, or the fullest
+        while more than ``held_cap`` items are held over all subscribers."""
+        ready = [d for d in self._open.values() if d.end <= now or len(d.items) >= DIGEST_ALERTS_MAX]
+        for digest in ready:
+            del self._open[digest.subscriber]
+        held = self.held()
+        for digest in sorted(self._open.values(), key=lambda d: len(d.items), reverse=True):
+            if held <= held_cap:
+                break
+            del self._open[digest.subscriber]
+            ready.append(digest)
+            held -= len(digest.items)
+        return ready
+
+    def held(self) -> int:
+        """Items held in open digests, over all subscribers."""
+        return sum(len(d.items) for d in self._open.values())
+
+    def open_digest(self, subscriber: str) -> Digest[T] | None:
+        """The subscriber's open digest, if any (read only)."""
+        return self._open.get(subscriber)
+
+    def drop(self, unwanted: Callable[[T], bool]) -> list[T]:
+        """Remove and return held items for which ``unwanted`` is true (a digest left empty closes)."""
+        removed: list[T] = []
+        for subscriber, digest in list(self._open.items()):
+            keep = [item for item in digest.items if not unwanted(item)]
+            removed.extend(item for item in digest.items if unwanted(item))
+            digest.items = keep
+            if not keep:
+                del self._open[subscriber]
+        return removed
