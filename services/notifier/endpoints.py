@@ -13,6 +13,8 @@ from urllib.parse import urlsplit, urlunsplit
 
 from pydantic import SecretStr
 
+from newsalert.domain.delivery.ratelimit import RateLimit, parse_duration
+
 
 @dataclass(frozen=True)
 class Endpoint:
@@ -21,6 +23,7 @@ class Endpoint:
     subscriber: str
     url: str
     secrets: tuple[SecretStr, ...]
+    limit: RateLimit | None = None  # max_per_minute / digest; None: every alert is sent alone
 
     def __post_init__(self) -> None:
         if not self.secrets:
@@ -46,7 +49,14 @@ def redact_url(url: str) -> str:
 
 def endpoints_from_subscribers(subscribers: Mapping[str, Any]) -> dict[str, Endpoint]:
     """Endpoints of a rule set's ``subscribers`` (id -> object with ``url`` and ``secret``/``secrets``)."""
-    return {sid: Endpoint(sid, str(sub.url), _secrets_of(sub)) for sid, sub in subscribers.items()}
+    return {sid: endpoint_of(sid, sub) for sid, sub in subscribers.items()}
+
+
+def endpoint_of(subscriber_id: str, subscriber: Any) -> Endpoint:
+    """The endpoint of one subscriber (a ``schemas.rules.Subscriber`` or alike), rate limit included."""
+    digest = getattr(subscriber, "digest", None)
+    limit = RateLimit.of(getattr(subscriber, "max_per_minute", None), None if digest is None else parse_duration(digest))
+    return Endpoint(subscriber_id, str(subscriber.url), _secrets_of(subscriber), limit)
 
 
 def _secrets_of(subscriber: Any) -> tuple[SecretStr, ...]:

@@ -20,7 +20,7 @@ import aiohttp
 from newsalert.adapters.http_guard import blocked_reason
 from newsalert.domain.delivery import outcome as oc
 from newsalert.domain.delivery.signing import signed_headers
-from schemas import Alert, DeliveryAttempt
+from schemas import Alert, DeliveryAttempt, Digest
 from schemas.delivery import ERROR_MAX, RESPONSE_BODY_MAX
 from schemas._common import truncate
 from services.notifier.endpoints import Endpoint
@@ -37,9 +37,9 @@ class WebhookSender:
         self._session = session
         self._in_flight = asyncio.Semaphore(max_in_flight)
 
-    async def attempt(self, alert: Alert, endpoint: Endpoint, number: int) -> tuple[oc.AttemptOutcome, DeliveryAttempt]:
-        """POST ``alert`` to ``endpoint`` once, as attempt ``number``; never raises for what the
-        endpoint or the network does."""
+    async def attempt(self, alert: Alert | Digest, endpoint: Endpoint, number: int) -> tuple[oc.AttemptOutcome, DeliveryAttempt]:
+        """POST ``alert`` (or a digest) to ``endpoint`` once, as attempt ``number``; never raises
+        for what the endpoint or the network does."""
         body = alert.webhook_payload().to_body()
         headers = signed_headers(endpoint.secrets, alert.webhook_id, body)
         headers.update({"Content-Type": "application/json", "User-Agent": USER_AGENT})
@@ -63,7 +63,7 @@ class WebhookSender:
 
 
 def attempt_record(
-    alert: Alert,
+    alert: Alert | Digest,
     endpoint: Endpoint,
     number: int,
     result: oc.AttemptOutcome,
@@ -71,7 +71,8 @@ def attempt_record(
     latency_ms: float = 0.0,
     response_text: str | None = None,
 ) -> DeliveryAttempt:
-    """The ``DeliveryAttempt`` of one attempt (also of one the circuit breaker held back)."""
+    """The ``DeliveryAttempt`` of one attempt (also of one the circuit breaker held back) of an
+    alert or a digest (both have a ``webhook_id``)."""
     return DeliveryAttempt(
         subscriber=endpoint.subscriber,
         webhook_id=alert.webhook_id,

@@ -32,6 +32,25 @@ commits past records already re-produced, and a crash would fork their retry cha
 A retry record is taken as soon as its due time passes, whatever tier it is on, so changing the
 schedule is safe: the notifier consumes every existing ``deliveries.retry.*`` topic.
 
+Rate limits and digests (``max_per_minute``, ``digest`` of a subscriber; policy in
+``newsalert.domain.delivery.ratelimit``): a new alert over its subscriber's limit is *held*
+instead of queued; when the digest window ends (or the digest is full) one ``Digest`` delivery
+carrying every held alert goes on the lane like any alert, with its own stable ``webhook-id``;
+it is retried through the retry topics inside a ``RetryEnvelope`` and, if given up, each alert
+it lists is dead-lettered on its own (replayable alone).
+Durability, and why no digest topic: a held alert's record simply stays unsettled until the
+digest carrying it is settled, so its offset is not committed before then and a crash re-fetches
+it (at least once; the re-built digest gets a new window and id, receivers may see an alert a
+second time, as for any redelivery). A digest topic would add a second durable copy and a
+restart protocol (which held records belong to which open window) for no gain in what is
+guaranteed. The price is that a held alert holds back the commit point of its partition for up to
+one window, so a restart redelivers what came after it on that partition; and held alerts count
+against ``notifier_max_pending``, so the fullest digests are sent early once held alerts exceed
+half of it (fetching never stalls for everyone behind one subscriber's window). On revocation,
+held alerts are let go unsettled: the partition's next owner fetches and holds them again.
+Rate counters are in memory, per notifier: one subscriber's alerts share a partition of
+``matches``, so one notifier counts them all (a restart starts a fresh minute).
+
 Commits run every ``notifier_commit_interval`` seconds and on revocation and shutdown; they
 never pass an unsettled record (at least once). Fetching pauses while more than
 ``notifier_max_pending`` records are unsettled, so memory stays bounded behind a slow subscriber;
@@ -44,7 +63,8 @@ import asyncio
 import contextlib
 import logging
 import random
-from collections import deque
+import time
+from collections import Counter, deque
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from functools import partial
@@ -59,9 +79,10 @@ from newsalert.adapters.topics import RETRY_TOPIC_PREFIX, retry_topic
 from newsalert.config import Settings
 from newsalert.domain.delivery import outcome as oc
 from newsalert.domain.delivery.breaker import CLOSED, CircuitBreaker
+from newsalert.domain.delivery.ratelimit import SEND, RateLimiter
 from newsalert.domain.delivery.retry import DEAD, DONE, RetryPolicy, next_step, tier_for
 from newsalert.errors import TransientError
-from schemas import Alert, DeadDelivery, DeliveryAttempt, RejectedRecord, RetryEnvelope, SubscriberState, error_messages
+from schemas import Alert, DeadDelivery, DeliveryAttempt, Digest, RejectedRecord, RetryEnvelope, SubscriberState, error_messages
 from schemas.delivery import ERROR_MAX
 from schemas._common import truncate
 from services.notifier.endpoints import Endpoint
@@ -79,11 +100,33 @@ _PUBLISH_BACKOFF_S = (0.5, 1, 2, 5, 10)
 
 @dataclass
 class _Work:
-    ticket: Ticket
-    alert: Alert
+    """One delivery to make: an alert, or a digest of held alerts (``alert`` is then None)."""
+
+    ticket: Ticket | None  # the record it came from; None for a digest just closed
+    alert: Alert | None
     endpoint: Endpoint
     attempt: int = 1
     history: list[DeliveryAttempt] = field(default_factory=list)
+    digest: Digest | None = None
+    held: list[Ticket] = field(default_factory=list)  # the digest's held alerts, settled with it
+
+    @property
+    def item(self) -> Alert | Digest:
+        """What is POSTed: the digest or the alert."""
+        return self.digest if self.digest is not None else self.alert
+
+    def tickets(self) -> list[Ticket]:
+        """Every record settled when this delivery is."""
+        return ([self.ticket] if self.ticket is not None else []) + self.held
+
+
+@dataclass(frozen=True)
+class _Held:
+    """An alert held back for its subscriber's digest; its record stays unsettled until then."""
+
+    ticket: Ticket
+    alert: Alert
+    endpoint: Endpoint
 
 
 @dataclass
@@ -104,6 +147,8 @@ class NotifierStats:
     given_up: int = 0
     rejected: int = 0
     commits: int = 0
+    held: int = 0  # alerts held back by a rate limit for a digest
+    digests: int = 0  # digests delivered
 
 
 class Notifier:
@@ -137,6 +182,9 @@ class Notifier:
         self._breakers: dict[str, CircuitBreaker] = {}
         self._waiting: dict[TopicPartition, float] = {}  # retry partition -> loop time its head is due
         self._over_limit = False
+        self._limiter: RateLimiter[_Held] = RateLimiter()
+        self._active: Counter = Counter()
+        self._running: dict[asyncio.Task, _Work] = {}  # partition -> queued or running deliveries of its records
         self._consumer: AIOKafkaConsumer | None = None
         self._stopping = asyncio.Event()
         self._failure: BaseException | None = None
@@ -196,6 +244,7 @@ class Notifier:
                 for record in records:
                     if not await self._accept(tp, record):
                         break  # the partition was rewound to a retry not yet due
+            self._close_digests()
             now = loop.time()
             if now >= next_commit:
                 await self._commit()
@@ -238,7 +287,7 @@ class Notifier:
             self.stats.fetched += 1
             await self._reject(self._tracker.add(tp, record.offset), record, exc)
             return True
-        alert, endpoint, attempt, history = work_parts[:4]
+        item, endpoint, attempt, history = work_parts[:4]
         if is_retry:
             wait = (work_parts[4] - datetime.now(timezone.utc)).total_seconds()
             if wait > 0:
@@ -247,10 +296,37 @@ class Notifier:
                 return False
         self.stats.fetched += 1
         ticket = self._tracker.add(tp, record.offset)
-        lane = self._lanes.setdefault(endpoint.subscriber, _Lane())
-        lane.queue.append(_Work(ticket, alert, endpoint, attempt, history))
-        self._pump(endpoint.subscriber, lane)
+        if isinstance(item, Digest):
+            self._queue(_Work(ticket, None, endpoint, attempt, history, digest=item))
+        elif is_retry:  # a retried alert was let through the rate limit at its first attempt
+            self._queue(_Work(ticket, item, endpoint, attempt, history))
+        elif self._limiter.route(endpoint.subscriber, endpoint.limit, _Held(ticket, item, endpoint), time.time()) == SEND:
+            self._queue(_Work(ticket, item, endpoint))
+        else:
+            self.stats.held += 1
+            self.metrics.deliveries.labels("held").inc()
         return True
+
+    def _queue(self, work: _Work) -> None:
+        """Put ``work`` on its subscriber's lane and start what the lane may start."""
+        for ticket in work.tickets():
+            self._active[ticket.partition] += 1
+        lane = self._lanes.setdefault(work.endpoint.subscriber, _Lane())
+        lane.queue.append(work)
+        self._pump(work.endpoint.subscriber, lane)
+
+    def _close_digests(self) -> None:
+        """Queue every digest that is due (window over, full, or too many alerts held overall).
+
+        Held alerts count against ``notifier_max_pending``; half of it is the most they may take,
+        so a burst for one subscriber never pauses fetching for everyone until its window ends.
+        """
+        for closed in self._limiter.due(time.time(), held_cap=max(1, self._settings.notifier_max_pending // 2)):
+            digest = Digest.create(closed.subscriber, closed.start, closed.end, [h.alert for h in closed.items])
+            endpoint = closed.items[-1].endpoint
+            log.info("digest %s for %s: %d alert(s) held since %s", digest.webhook_id, closed.subscriber,
+                     len(closed.items), digest.window_start.isoformat())
+            self._queue(_Work(None, None, endpoint, digest=digest, held=[h.ticket for h in closed.items]))
 
     def _decode(self, value: bytes | None) -> tuple[Alert, Endpoint]:
         """The alert of a ``matches`` record and its endpoint, or ``_Unusable`` with the reason."""
@@ -263,17 +339,18 @@ class Notifier:
         return alert, self._endpoint_of(alert)
 
     def _decode_retry(self, value: bytes | None) -> tuple:
-        """(alert, endpoint, attempt, history, due_at) of a retry record, or ``_Unusable``."""
+        """(alert or digest, endpoint, attempt, history, due_at) of a retry record, or ``_Unusable``."""
         if not value:
             raise _Unusable("empty record (no value)", "EmptyRecord")
         try:
             envelope = RetryEnvelope.model_validate_json(value)
         except ValidationError as exc:
             raise _Unusable("; ".join(error_messages(exc)), "ValidationError") from None
-        endpoint = self._endpoint_of(envelope.alert)
-        return envelope.alert, endpoint, envelope.attempt, list(envelope.attempts), envelope.due_at
+        item = envelope.alert if envelope.alert is not None else envelope.digest
+        endpoint = self._endpoint_of(item)
+        return item, endpoint, envelope.attempt, list(envelope.attempts), envelope.due_at
 
-    def _endpoint_of(self, alert: Alert) -> Endpoint:
+    def _endpoint_of(self, alert: Alert | Digest) -> Endpoint:
         endpoint = self._endpoints.get(alert.subscriber)
         if endpoint is None:
             raise _Unusable(f"subscriber {alert.subscriber!r} is not in the rule file", "UnknownSubscriber", alert.webhook_id)
@@ -301,12 +378,14 @@ class Notifier:
             lane.running += 1
             task = asyncio.create_task(self._handle(work), name=f"deliver-{subscriber}")
             self._tasks.add(task)
+            self._running[task] = work
             task.add_done_callback(partial(self._work_done, subscriber, lane))
 
     def _work_done(self, subscriber: str, lane: _Lane, task: asyncio.Task) -> None:
         """An attempt ended: start the next; a task that raised is a bug and stops the notifier."""
         self._tasks.discard(task)
         lane.running -= 1
+        self._release(self._running.pop(task))
         if not task.cancelled() and task.exception() is not None:
             log.error("delivery to %s failed unexpectedly", subscriber, exc_info=task.exception())
             self._failure = task.exception()
@@ -315,23 +394,35 @@ class Notifier:
         if not lane.queue and lane.running == 0 and self._lanes.get(subscriber) is lane:
             del self._lanes[subscriber]
 
+    def _release(self, work: _Work) -> None:
+        """``work`` left its lane: its partitions have one delivery less in progress."""
+        for ticket in work.tickets():
+            self._active[ticket.partition] -= 1
+            if self._active[ticket.partition] <= 0:
+                del self._active[ticket.partition]
+
+    def _settle(self, work: _Work) -> None:
+        """Settle every record ``work`` stands for (a digest: each held alert's)."""
+        for ticket in work.tickets():
+            self._tracker.settle(ticket)
+
     async def _handle(self, work: _Work) -> None:
         """One attempt at ``work`` and what follows from it, published; then settle."""
-        if not self._tracker.is_live(work.ticket):
-            return  # its partition was revoked meanwhile: the new owner does it
+        if not any(self._tracker.is_live(t) for t in work.tickets()):
+            return  # its partition(s) were revoked meanwhile: the new owner does it
         subscriber = work.endpoint.subscriber
         if self._states.is_disabled(subscriber):
             reason = self._states.disabled()[subscriber].reason
-            if await self._publish([self._dead_record(work, "disabled", f"subscriber disabled: {reason}")]):
+            if await self._publish(self._dead_records(work, "disabled", f"subscriber disabled: {reason}")):
                 self._count_dead("disabled", work)
-                self._tracker.settle(work.ticket)
+                self._settle(work)
             return
         result, attempt = await self._attempt(work)
         step = next_step(self._policy, work.attempt, result, self._rng)
         records, log_line = self._follow_up(work, result, attempt, step)
         if await self._publish(records):
             log_line()
-            self._tracker.settle(work.ticket)
+            self._settle(work)
 
     async def _attempt(self, work: _Work) -> tuple[oc.AttemptOutcome, DeliveryAttempt]:
         """POST once through the endpoint's circuit breaker (or record that it held it back)."""
@@ -339,10 +430,10 @@ class Notifier:
         breaker = self._breaker(work.endpoint)
         if not breaker.allow(loop.time()):
             result = oc.circuit_open((breaker.retry_at() or loop.time()) - loop.time())
-            record = attempt_record(work.alert, work.endpoint, work.attempt, result, datetime.now(timezone.utc))
+            record = attempt_record(work.item, work.endpoint, work.attempt, result, datetime.now(timezone.utc))
         else:
             was = breaker.state
-            result, record = await self._sender.attempt(work.alert, work.endpoint, work.attempt)
+            result, record = await self._sender.attempt(work.item, work.endpoint, work.attempt)
             self.metrics.latency.observe(record.latency_ms / 1000)
             if result.delivered:
                 breaker.record_success(loop.time())
@@ -363,20 +454,22 @@ class Notifier:
 
     def _follow_up(self, work: _Work, result: oc.AttemptOutcome, attempt: DeliveryAttempt, step) -> tuple[list[Record], callable]:
         """The records to produce after an attempt, and the log/count to do once they are durable."""
-        key = work.alert.subscriber.encode()
-        alert, sub = work.alert, work.endpoint.subscriber
+        key = work.endpoint.subscriber.encode()
+        alert, sub = work.item, work.endpoint.subscriber
         if step.action == DONE:
             records = [self._attempt_record(attempt)]
 
             def done() -> None:
                 self.stats.delivered += 1
                 self.metrics.deliveries.labels("delivered").inc()
+                if work.digest is not None:
+                    self.stats.digests += 1
                 log.debug("delivered %s to %s at attempt %d", alert.webhook_id, sub, work.attempt)
 
             return records, done
         history = [*work.history, attempt][-_HISTORY_MAX:]
         if step.action == DEAD:
-            records = [self._attempt_record(attempt), self._dead_record(work, step.dead_reason, result.error or result.outcome, history)]
+            records = [self._attempt_record(attempt), *self._dead_records(work, step.dead_reason, result.error or result.outcome, history)]
             if step.disable:
                 state = SubscriberState(subscriber=sub, status="disabled", reason=f"{work.endpoint.safe_url} answered 410 Gone",
                                         webhook_id=alert.webhook_id, at=attempt.at)
@@ -393,7 +486,7 @@ class Notifier:
         due = attempt.at + timedelta(seconds=step.delay)
         attempt = attempt.model_copy(update={"next_attempt_at": due})
         history[-1] = attempt
-        envelope = RetryEnvelope(alert=alert, attempt=work.attempt + 1, due_at=due,
+        envelope = RetryEnvelope(alert=work.alert, digest=work.digest, attempt=work.attempt + 1, due_at=due,
                                  last_error=truncate(result.error or result.outcome, ERROR_MAX), attempts=history)
         topic = self._settings.topic(retry_topic(tier_for(step.delay, self._tiers)))
         records = [self._attempt_record(attempt), Record(topic, envelope.to_json(), key)]
@@ -409,14 +502,25 @@ class Notifier:
     def _attempt_record(self, attempt: DeliveryAttempt) -> Record:
         return Record(self._settings.topic("deliveries.attempts"), attempt.to_json(), attempt.subscriber.encode())
 
-    def _dead_record(self, work: _Work, reason: str, error: str, history: list[DeliveryAttempt] | None = None) -> Record:
-        dead = DeadDelivery(alert=work.alert, reason=reason, attempts=history if history is not None else work.history,
-                            last_error=truncate(error, ERROR_MAX), dead_at=datetime.now(timezone.utc))
-        return Record(self._settings.topic("deliveries.dead"), dead.to_json(), work.alert.subscriber.encode())
+    def _dead_records(self, work: _Work, reason: str, error: str, history: list[DeliveryAttempt] | None = None) -> list[Record]:
+        """The dead letter of an alert; for a digest, one per alert it lists, each replayable alone."""
+        alerts = work.digest.alerts if work.digest is not None else [work.alert]
+        now = datetime.now(timezone.utc)
+        topic, key = self._settings.topic("deliveries.dead"), work.endpoint.subscriber.encode()
+        return [
+            Record(topic, DeadDelivery(alert=alert, reason=reason, attempts=history if history is not None else work.history,
+                                       last_error=truncate(error, ERROR_MAX), dead_at=now).to_json(), key)
+            for alert in alerts
+        ]
 
     def _count_dead(self, reason: str, work: _Work, error: str | None = None) -> None:
         self.stats.given_up += 1
         self.metrics.deliveries.labels("dead").inc()
+        if work.digest is not None:
+            log.error("gave up delivering digest %s (%d alerts) to %s after %d attempt(s), %s: %s; each alert is "
+                      "dead-lettered", work.digest.webhook_id, len(work.digest.alerts), work.endpoint.subscriber,
+                      work.attempt if reason != "disabled" else 0, reason, error or reason)
+            return
         log.error("gave up delivering %s (rule %s, article %s) to %s after %d attempt(s), %s: %s",
                   work.alert.webhook_id, work.alert.rule.id, work.alert.article.id, work.endpoint.subscriber,
                   work.attempt if reason != "disabled" else 0, reason, error or reason)
@@ -445,7 +549,8 @@ class Notifier:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + grace
         while loop.time() < deadline:
-            busy = bool(self._tasks) if partitions is None else any(self._tracker.pending(tp) for tp in partitions)
+            # Held alerts are not waited for: they are redone by whoever owns their partition next.
+            busy = bool(self._tasks) if partitions is None else any(self._active.get(tp) for tp in partitions)
             if not busy:
                 return
             await asyncio.sleep(0.05)
@@ -494,6 +599,10 @@ class Notifier:
         """Before giving partitions away: let their in-flight alerts settle briefly, commit, forget."""
         if not revoked:
             return
+        # Alerts held for a digest are let go: unsettled, so the next owner fetches them again.
+        dropped = self._limiter.drop(lambda held: held.ticket.partition in revoked)
+        if dropped:
+            log.info("%d alert(s) held for digests left to the partitions' next owner", len(dropped))
         if not self._stopping.is_set():  # when stopping, the lanes are already done
             await self._drain(min(self._settings.shutdown_grace, 10.0), set(revoked))
         await self._commit(set(revoked))
