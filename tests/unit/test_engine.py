@@ -317,3 +317,22 @@ def test_seed_article_matches_north_korea_and_missiles():
     texts = {h.text.lower() for h in found[0].highlights}
     assert {"north", "korea", "missiles"} <= texts
     assert not hits('"North Korea" AND Venezuela', article.get("title"), article.get("body"), article.get("source"))
+
+
+def test_and_rules_are_candidates_only_when_two_required_terms_occur():
+    engine = Engine(_rules("alpha beta", "alpha NEAR/2 gamma", "(alpha OR delta) epsilon -zeta"))
+    only_alpha = ArticleState(engine.table, prepare(None, "alpha only", None))
+    assert engine.candidates(only_alpha) == []
+    both = ArticleState(engine.table, prepare(None, "beta alpha, then gamma far away epsilon", None))
+    assert engine.candidates(both) == [0, 1, 2]
+    assert [m.rule_id for m in engine.match(both.doc)] == ["r0", "r2"]
+
+
+def test_identical_queries_are_evaluated_once_and_all_reported_in_order():
+    rules = _rules("Korea", "Iran", "Korea", "Korea OR Iran", "Korea")
+    engine = Engine(rules)
+    found = engine.match(prepare(None, "Korea says", None))
+    assert [m.rule_id for m in found] == ["r0", "r2", "r3", "r4"]
+    assert found[0].highlights == found[1].highlights == found[3].highlights
+    assert found[0].highlights is not found[1].highlights  # each match owns its list
+    assert len(engine._programs) == 3

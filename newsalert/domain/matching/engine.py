@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from itertools import chain
+from operator import itemgetter
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -79,6 +80,9 @@ class RuleMatch:
     explanation: Explanation | None = field(default=None)
 
 
+_POSITION = itemgetter(0)
+
+
 def _to_highlights(state: ArticleState, keys: set[HighlightKey] | tuple[HighlightKey, ...]) -> list[Highlight]:
     """Highlight keys -> the article's shared ``Highlight`` objects, sorted (field, start, end)."""
     return list(map(state.highlights.__getitem__, sorted(keys)))
@@ -109,30 +113,41 @@ class Engine:
         """
         self.rules: tuple[RuleLike, ...] = tuple(rules)
         self.table = TermTable()
+        # Identical queries (many subscribers watch "Prime Minister") are compiled, indexed and
+        # evaluated once; every rule using one is reported. Query nodes are frozen dataclasses,
+        # so equal ASTs are equal keys.
         self._programs: list[Program] = []
+        self._program_rules: list[list[int]] = []
+        program_of: dict[object, int] = {}
         single: dict[int, list[int]] = {}
         pairs: dict[int, dict[int, list[int]]] = {}
         for position, rule in enumerate(self.rules):
+            known = program_of.get(rule.node)
+            if known is not None:
+                self._program_rules[known].append(position)
+                continue
+            program_id = program_of[rule.node] = len(self._programs)
             self._programs.append(compile_node(rule.node, self.table))
+            self._program_rules.append([position])
             rule_plan = plan(rule.node, self.table, term_cost)
             if rule_plan.second is None:
                 for tid in rule_plan.first:
-                    single.setdefault(tid, []).append(position)
+                    single.setdefault(tid, []).append(program_id)
                 continue
             for tid in rule_plan.first:
                 by_second = pairs.setdefault(tid, {})
                 for other in rule_plan.second:
-                    by_second.setdefault(other, []).append(position)
+                    by_second.setdefault(other, []).append(program_id)
         self.table.build()
-        # Rules that are candidates when this term occurs.
+        # Programs that are candidates when this term occurs.
         self._single: dict[int, tuple[int, ...]] = {tid: tuple(ids) for tid, ids in single.items()}
-        # Rules that are candidates when this term and the second key's term both occur.
+        # Programs that are candidates when this term and the second key's term both occur.
         self._pairs: dict[int, dict[int, tuple[int, ...]]] = {
             tid: {other: tuple(ids) for other, ids in by_second.items()} for tid, by_second in pairs.items()
         }
 
-    def candidates(self, state: ArticleState) -> list[int]:
-        """Positions (in rule order) of the rules whose index terms occur in the article."""
+    def _candidate_programs(self, state: ArticleState) -> set[int]:
+        """Ids of the programs whose index terms occur in the article."""
         present = state.present
         single, pairs = self._single, self._pairs
         # Set intersections and chain/map run in C; the Python loop is over the terms present
@@ -140,24 +155,35 @@ class Engine:
         found = set(chain.from_iterable(map(single.__getitem__, single.keys() & present)))
         for tid in pairs.keys() & present:
             by_second = pairs[tid]
-            found.update(chain.from_iterable(map(by_second.__getitem__, by_second.keys() & present)))
-        return sorted(found)
+            both = by_second.keys() & present
+            if both:  # usually empty: the second term is what makes pairs selective
+                found.update(chain.from_iterable(map(by_second.__getitem__, both)))
+        return found
+
+    def candidates(self, state: ArticleState) -> list[int]:
+        """Positions (in rule order) of the rules that the presearch selects for the article."""
+        rules_of = self._program_rules
+        return sorted(chain.from_iterable(rules_of[p] for p in self._candidate_programs(state)))
 
     def match(self, doc: Document, explain: bool = False) -> list[RuleMatch]:
         """The rules matching ``doc``, in rule-file order, with highlights (and explanations)."""
         state = ArticleState(self.table, doc)
-        out: list[RuleMatch] = []
-        programs, rules = self._programs, self.rules
-        for position in self.candidates(state):
-            program = programs[position]
+        programs, rules_of = self._programs, self._program_rules
+        found: list[tuple[int, list[Highlight]]] = []
+        for program_id in self._candidate_programs(state):
+            program = programs[program_id]
             if not program.matches(state):
                 continue
             keys: set[HighlightKey] = set()
             program.highlight(state, keys)
-            rule = rules[position]
-            explanation = self._explain(rule, state) if explain else None
-            out.append(RuleMatch(rule.id, _to_highlights(state, keys), explanation))
-        return out
+            highlights = _to_highlights(state, keys)
+            found.extend([(position, highlights) for position in rules_of[program_id]])
+        found.sort(key=_POSITION)
+        rules = self.rules
+        return [
+            RuleMatch(rules[position].id, list(highlights), self._explain(rules[position], state) if explain else None)
+            for position, highlights in found
+        ]
 
     def _explain(self, rule: RuleLike, state: ArticleState) -> Explanation:
         """Every distinct term of ``rule`` (and whether it is negated) with its occurrences."""

@@ -191,10 +191,15 @@ class ArticleState:
         found = self._keys.get(tid)
         if found is None:
             out: list[HighlightKey] = []
-            for name, spans in self.spans(tid).items():
-                text = self.doc.field(name)
-                rank, starts, ends = FIELD_RANK[name], text.starts, text.ends
-                out.extend([(rank, starts[s], ends[e - 1]) for s, e in spans])
-            self._remember(out)
+            if tid in self.present:
+                table = self.table
+                pid = table.term_pattern[tid]
+                last = table.pattern_tokens[pid] - 1
+                for name in table.term_fields[tid]:
+                    if name in self._hits:
+                        text = self.doc.field(name)
+                        rank, starts, ends = FIELD_RANK[name], text.starts, text.ends
+                        out += [(rank, starts[s], ends[s + last]) for _, s in self._token_starts(name, pid)]
+                self._remember(out)
             found = self._keys[tid] = tuple(out)
         return found
