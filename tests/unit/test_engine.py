@@ -323,7 +323,7 @@ def test_and_rules_are_candidates_only_when_two_required_terms_occur():
     engine = Engine(_rules("alpha beta", "alpha NEAR/2 gamma", "(alpha OR delta) epsilon -zeta"))
     only_alpha = ArticleState(engine.table, prepare(None, "alpha only", None))
     assert engine.candidates(only_alpha) == []
-    both = ArticleState(engine.table, prepare(None, "beta alpha, then gamma far away epsilon", None))
+    both = ArticleState(engine.table, prepare(None, "beta alpha, then three more words and gamma, epsilon", None))
     assert engine.candidates(both) == [0, 1, 2]
     assert [m.rule_id for m in engine.match(both.doc)] == ["r0", "r2"]
 
