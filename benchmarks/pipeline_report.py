@@ -77,9 +77,14 @@ fan-out: the generator draws each rule from a real article, and with 10,000 rule
 process (a few hundred per second measured here); (2) the matcher and the notifier each used 20 to 60 % of a
 core while a backlog waited: on a machine this busy that is waiting (acknowledgements, HTTP round trips)
 or CPU starvation by the other processes, which only a quiet run tells apart; their profiles show event-loop,
-aiokafka, aiohttp and pydantic work more than the matching engine. What to try, in this order: the matcher's pipelined acknowledgements (several articles' alerts in
-flight), more concurrent POSTs per notifier, then `--matchers 2 --notifiers 2` (the machine has 2 cores and
-the broker needs one of them); `--rules N` and `--subscribers N` show how the figures move with the fan-out.
+aiokafka, aiohttp and pydantic work more than the matching engine. Tried: `python benchmarks/pipeline_bench.py --loads 200 --duration 15 --matchers 2 --notifiers 2 --no-profile
+--raw-count 30000 --no-write` (same machine, 18:16): the matcher group matched 80 articles/s at 200/s and 96 at
+full load, the notifier group delivered 558 and 563 alerts/s, against 57 to 128 articles/s and 350 to 600
+alerts/s with one of each; the pipeline's processes then used about 1.5 of the 2 cores together, so on this
+machine more processes do not help and the cost per article and per alert has to come down. What to try next:
+fewer pydantic round trips per alert in the matcher (an alert model built, then serialised, per subscriber)
+and in the notifier (each alert parsed back into a model), more concurrent POSTs per notifier; `--rules N` and
+`--subscribers N` show how the figures move with the fan-out.
 """
 
 

@@ -131,7 +131,8 @@ def test_killing_a_matcher_and_a_notifier_loses_nothing(pipeline, receiver, tmp_
         "NEWSALERT_CONSUMER_SESSION_TIMEOUT": "6",  # the broker's minimum: partitions move sooner
     })
     for name in ("articles", "matches"):
-        assert asyncio.run(partition_count(kafka_bootstrap, topic_prefix + name)) == PARTITIONS
+        count = asyncio.run(partition_count(kafka_bootstrap, topic_prefix + name))
+        assert count == PARTITIONS, f"{name} has {count} partitions (the fixture creates the topics with the default count)"
     articles, rules = tmp_path / "articles.jsonl", tmp_path / "rules.yaml"
     matching = write_articles(articles)
     write_rules(rules, receiver)
