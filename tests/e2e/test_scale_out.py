@@ -111,9 +111,12 @@ def health(service) -> dict:
         return json.loads(response.read())
 
 
-def wait_until(condition, timeout: float, what: str) -> None:
+def wait_until(condition, timeout: float, what: str, services=()) -> None:
+    """Poll ``condition`` until true; fail with the log of any of ``services`` that exited."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
+        for service in services:
+            assert service.alive(), f"{service.name} exited while waiting for {what}:\n{service.log_tail(20)}"
         if condition():
             return
         time.sleep(0.25)
@@ -146,8 +149,9 @@ def test_killing_a_matcher_and_a_notifier_loses_nothing(pipeline, receiver, tmp_
     )
     try:
         # Both members of each group are working before anything is killed.
-        wait_until(lambda: all(health(m).get("consumed", 0) > 0 for m in matchers), 60, "both matchers to consume")
-        wait_until(lambda: all(health(n).get("delivered", 0) > 0 for n in notifiers), 60, "both notifiers to deliver")
+        everyone = matchers + notifiers
+        wait_until(lambda: all(health(m).get("consumed", 0) > 0 for m in matchers), 60, "both matchers to consume", everyone)
+        wait_until(lambda: all(health(n).get("delivered", 0) > 0 for n in notifiers), 60, "both notifiers to deliver", everyone)
         time.sleep(max(0.0, KILL_AFTER_S - 2))
         before_kill = len(receiver.webhook_ids())
         matchers[1].kill()
