@@ -198,6 +198,9 @@ class Settings(BaseSettings):
         "supervisor to restart it; 0 turns stall detection off. Keep it well above the commit "
         "interval and the time one article can take.",
     )
+    rules_poll_interval: float = Field(
+        1.0, gt=0, description="Matcher: seconds between checks of the rule file for changes (hot reload)."
+    )
 
     @field_validator("retry_schedule")
     @classmethod

@@ -52,6 +52,7 @@ __all__ = [
     "Problem",
     "RuleFileError",
     "RuleSet",
+    "build_rule_set",
     "compile_rule",
     "load_rule_file",
     "load_rule_text",
@@ -108,6 +109,40 @@ class RuleSet:
 def compile_rule(rule: Rule, line: int = 0) -> CompiledRule:
     """Parse ``rule``'s query (raises ``QuerySyntaxError``); for rules that come from an API."""
     return CompiledRule(rule.id, rule.query, parse_query(rule.query), tuple(rule.notify), rule.description, line)
+
+
+def build_rule_set(subscribers: Iterable[Subscriber], rules: Iterable[Rule], source: str = "<rules feed>") -> RuleSet:
+    """A rule set from already validated models (a ``rules`` topic snapshot, the API).
+
+    The same cross-checks as a file load (unique ids, ``notify`` naming known subscribers, every
+    query parsed) and the same ``version`` for the same content, so a snapshot of a file rebuilds
+    into the rule set the file loads into. Positions are unknown: problems are at line 1 and
+    name the rule. Raises ``RuleFileError`` with every problem.
+    """
+    problems: list[Problem] = []
+    subs: dict[str, Subscriber] = {}
+    for sub in subscribers:
+        if sub.id in subs:
+            problems.append(Problem(source, 1, 1, f"duplicate subscriber id {sub.id!r}"))
+        subs[sub.id] = sub
+    compiled: list[CompiledRule] = []
+    seen: set[str] = set()
+    for rule in rules:
+        if rule.id in seen:
+            problems.append(Problem(source, 1, 1, f"duplicate rule id {rule.id!r}"))
+            continue
+        seen.add(rule.id)
+        unknown = [name for name in rule.notify if name not in subs]
+        if unknown:
+            problems.append(Problem(source, 1, 1, f"rule {rule.id!r}: notify: unknown subscriber(s) {', '.join(map(repr, unknown))}"))
+            continue
+        try:
+            compiled.append(compile_rule(rule))
+        except QuerySyntaxError as exc:
+            problems.append(Problem(source, 1, exc.column, f"rule {rule.id!r}: query, column {exc.column} of the query: {exc.message}"))
+    if problems:
+        raise RuleFileError(problems)
+    return RuleSet(tuple(compiled), subs, _version(subs.values(), compiled), source)
 
 
 def load_rule_file(path: str | os.PathLike[str], env: Mapping[str, str] | None = None) -> RuleSet:

@@ -107,6 +107,7 @@ class MatcherState:
             "service": "matcher",
             "ready": self.ready and self.stalled is None,
             "stalled": self.stalled,
+            "assigned": [f"{topic}[{number}]" for topic, number in sorted(self.assigned)],
             "lag": {f"{topic}[{number}]": lag for (topic, number), lag in sorted(self.lag.items())},
             "ruleset_version": self.matcher.ruleset_version,
             "rules": self.rules_loaded,

@@ -6,8 +6,11 @@ Order matters, and nothing connects before the rules are known to be good:
    and exits with status 1 before any connection is made;
 2. compile the matching engine once;
 3. create the topics that do not exist yet (idempotent);
-4. build the faust app (``services.matcher.app.build_app``) and run a faust worker with the
-   publisher service in the foreground until SIGTERM/SIGINT.
+4. build the faust app (``services.matcher.app.build_app``) and run a faust worker in the
+   foreground until SIGTERM/SIGINT, with two services started before the app and stopped after
+   it: ``LiveRulesService`` (reads the ``rules`` topic, publishes the file's snapshot when it is
+   newer, watches the file: ``services.matcher.live``) and ``OutputService`` (publisher and
+   in-flight window); and the stall watchdog thread (``services.matcher.watchdog``).
 
 Scale by adding partitions to ``articles`` and starting more workers: they share the consumer
 group ``settings.group("matcher")``.
@@ -28,6 +31,7 @@ from newsalert.domain.matching import Engine
 from newsalert.domain.rulefile import RuleFileError, RuleSet, load_rule_file
 from newsalert.errors import SetupError, TransientError
 from services.matcher.app import MatcherState, OutputService, build_app, faust_datadir
+from services.matcher.live import LiveRulesService
 from services.matcher.processing import ArticleMatcher
 from services.matcher.watchdog import Watchdog
 
@@ -59,10 +63,20 @@ def run(rules_path: Path, port: int) -> None:
         settings.matcher_max_in_flight,
     )
     app = build_app(settings, state, output, port=port)
+
+    def install(rule_set: RuleSet) -> None:
+        # Compiled here, swapped in one assignment: the agent reads state.matcher per article.
+        state.matcher = build_matcher(settings, rule_set)
+        state.rules_loaded = len(rule_set.rules)
+
+    live = LiveRulesService(settings, rules_path, ruleset, install, installed_version=ruleset.version)
     start_watchdog(settings, state)
     worker = faust.Worker(
         app,
-        output,  # faust starts extra services before the app and stops them after it
+        # faust starts extra services before the app (in this order) and stops them after it:
+        # the rule set is read from the rules topic before the first article is matched.
+        live,
+        output,
         loop=loop,
         loglevel=settings.log_level,
         redirect_stdouts=False,

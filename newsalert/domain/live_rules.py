@@ -1,0 +1,98 @@
+"""The effective rule set of the ``rules`` feed: the YAML snapshot plus the active API subscriptions.
+
+Pure (no I/O): the matcher feeds it what it consumed from the compacted ``rules`` topic, and the
+notifier can do the same for the subscribers. The contract of the feed and the merge rules are in
+``schemas.rules_feed``'s docstring; in short:
+
+- the snapshot's subscribers and rules, as the YAML file defines them;
+- every ``active`` subscription adds its subscriber, adds it to the ``notify`` of each YAML rule
+  in ``rule_ids``, and adds each inline rule as ``<subscription id>/<rule id>`` notifying it only;
+- a subscription whose id is a YAML subscriber, whose inline query does not parse, or whose
+  inline rule id collides, is left out with a warning (the API refuses those at creation);
+- the version is ``schemas.rules_feed.effective_version`` of the snapshot version and the active
+  subscriptions actually merged.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+
+from newsalert.domain.rulefile import CompiledRule, RuleSet, build_rule_set, compile_rule
+from newsalert.errors import QuerySyntaxError
+from schemas.rules import Rule
+from schemas.rules_feed import FeedSubscriber, RuleSetSnapshot, SubscriptionRecord, effective_version, inline_rule_id
+
+
+@dataclass(frozen=True)
+class Merged:
+    """The effective rule set, and why some subscriptions or references were left out."""
+
+    rule_set: RuleSet
+    warnings: tuple[str, ...] = ()
+
+
+def snapshot_of(rule_set: RuleSet) -> RuleSetSnapshot:
+    """The feed snapshot of a loaded rule file (secrets included: see ``schemas.rules_feed``)."""
+    return RuleSetSnapshot(
+        version=rule_set.version,
+        source=rule_set.source,
+        subscribers=tuple(FeedSubscriber.of(s) for s in rule_set.subscribers.values()),
+        rules=tuple(Rule(id=r.id, query=r.query, notify=r.notify, description=r.description) for r in rule_set.rules),
+    )
+
+
+def snapshot_rule_set(snapshot: RuleSetSnapshot) -> RuleSet:
+    """The snapshot's own rule set, compiled (``RuleFileError`` if it is not a valid one)."""
+    built = build_rule_set(snapshot.subscribers, snapshot.rules, source=snapshot.source or "<rules feed>")
+    # The snapshot's version names it on every alert; it equals the file's version by construction.
+    return replace(built, version=snapshot.version)
+
+
+def merge(base: RuleSet, subscriptions: Mapping[str, SubscriptionRecord]) -> Merged:
+    """``base`` (a compiled snapshot) with the active ``subscriptions`` merged in."""
+    warnings: list[str] = []
+    subscribers = dict(base.subscribers)
+    rules: dict[str, CompiledRule] = {rule.id: rule for rule in base.rules}
+    extra_notify: dict[str, list[str]] = {}
+    merged: list[SubscriptionRecord] = []
+    for sub_id in sorted(subscriptions):
+        record = subscriptions[sub_id]
+        if record.status != "active":
+            continue
+        if sub_id in base.subscribers:
+            warnings.append(f"subscription {sub_id!r} ignored: a subscriber of the rule file has that id")
+            continue
+        inline = _inline_rules(record, rules, warnings)
+        if inline is None:
+            continue
+        for rule_id in record.rule_ids:
+            if rule_id in rules and rule_id in {r.id for r in base.rules}:
+                extra_notify.setdefault(rule_id, []).append(sub_id)
+            else:
+                warnings.append(f"subscription {sub_id!r}: rule {rule_id!r} is not in the rule file (skipped)")
+        subscribers[sub_id] = record.subscriber
+        rules.update((rule.id, rule) for rule in inline)
+        merged.append(record)
+    for rule_id, names in extra_notify.items():
+        rule = rules[rule_id]
+        rules[rule_id] = replace(rule, notify=rule.notify + tuple(n for n in names if n not in rule.notify))
+    version = effective_version(base.version, merged)
+    return Merged(RuleSet(tuple(rules.values()), subscribers, version, base.source), tuple(warnings))
+
+
+def _inline_rules(record: SubscriptionRecord, existing: Mapping[str, CompiledRule], warnings: list[str]) -> list[CompiledRule] | None:
+    """The subscription's inline rules compiled, or None (with a warning) if one is unusable."""
+    out = []
+    for rule in record.rules:
+        rule_id = inline_rule_id(record.id, rule.id)
+        if rule_id in existing:
+            warnings.append(f"subscription {record.id!r} ignored: rule id {rule_id!r} already exists")
+            return None
+        try:
+            compiled = compile_rule(rule.model_copy(update={"id": rule_id, "notify": (record.id,)}))
+        except QuerySyntaxError as exc:
+            warnings.append(f"subscription {record.id!r} ignored: rule {rule.id!r}: {exc}")
+            return None
+        out.append(compiled)
+    return out

@@ -1,0 +1,226 @@
+"""Live rules in a matcher worker (issue 6): watch the YAML file, publish it, follow the ``rules`` feed.
+
+``LiveRulesService`` is a ``mode`` service started *before* the faust app (so no article is matched
+before the rule set is known) and stopped after it. It does three things:
+
+1. **Catch up** (on start): reads the compacted ``rules`` topic (contract in
+   ``schemas.rules_feed``) from the beginning to its end with a group-less consumer: every worker
+   reads all of it. If the newest snapshot's version differs from the file this worker was
+   started with, it publishes the file's snapshot (the file is the source of truth) and uses it.
+   It then builds the effective rule set (``newsalert.domain.live_rules``) and swaps it in.
+2. **Follow** (task): keeps consuming ``rules``; on a new snapshot version or a subscription
+   change it rebuilds the effective rule set off the event loop (``asyncio.to_thread``: 10,000
+   rules take a while to compile) and swaps ``MatcherState.matcher`` -- the agent reads it per
+   article, so the next article is matched with the new version, without a restart. Each alert
+   carries the version it was matched with (``Alert.ruleset_version``).
+3. **Watch** (task): polls the rule file every ``NEWSALERT_RULES_POLL_INTERVAL`` seconds
+   (modification time, size and content hash). On a change it validates the whole file: valid ->
+   publishes the new snapshot to ``rules`` (every worker, this one included, switches when it
+   reads it back); invalid -> keeps the last good rule set and logs every problem with
+   file:line:column (secrets never shown).
+
+Several workers watching the same file all publish the same snapshot: the versions are equal, so
+readers switch once. Workers started with *different* files would each publish theirs: run all
+workers of a group on the same file.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from mode import Service
+
+from newsalert.adapters.broker import KafkaPublisher
+from newsalert.config import Settings
+from newsalert.domain.live_rules import merge, snapshot_of, snapshot_rule_set
+from newsalert.domain.rulefile import RuleFileError, RuleSet, load_rule_file
+from newsalert.errors import TransientError
+from schemas.rules_feed import RULES_TOPIC, RuleSetSnapshot, SubscriptionRecord, decode_feed_record, ruleset_key
+
+log = logging.getLogger(__name__)
+
+_CATCH_UP_TIMEOUT_S = 30.0
+
+
+class FeedState:
+    """What has been read from the ``rules`` topic: the newest snapshot and the subscriptions."""
+
+    def __init__(self) -> None:
+        self.snapshot: RuleSetSnapshot | None = None
+        self.subscriptions: dict[str, SubscriptionRecord] = {}
+        self._base: RuleSet | None = None  # the snapshot compiled, cached per snapshot version
+
+    def apply(self, key: bytes | None, value: bytes | None) -> bool:
+        """Apply one record; True if the effective rule set may have changed."""
+        try:
+            decoded = decode_feed_record(key, value)
+        except ValueError as exc:
+            # A foreign or corrupt record: keep the previous state for that key.
+            log.error("ignored an invalid record of the rules topic (key %r): %s", key, str(exc)[:500])
+            return False
+        if decoded is None:
+            log.debug("ignored rules record with unknown key %r", key)
+            return False
+        kind, ident, record = decoded
+        if kind == "ruleset":
+            if record is None or (self.snapshot is not None and record.version == self.snapshot.version):
+                return False
+            self.snapshot = record  # type: ignore[assignment]
+            return True
+        if record is None:
+            return self.subscriptions.pop(ident, None) is not None
+        self.subscriptions[ident] = record  # type: ignore[assignment]
+        return True
+
+    def effective(self) -> RuleSet | None:
+        """The effective rule set (None before any snapshot); ``RuleFileError`` for a bad snapshot."""
+        if self.snapshot is None:
+            return None
+        if self._base is None or self._base.version != self.snapshot.version:
+            self._base = snapshot_rule_set(self.snapshot)
+        merged = merge(self._base, self.subscriptions)
+        for warning in merged.warnings:
+            log.warning("%s", warning)
+        return merged.rule_set
+
+
+class LiveRulesService(Service):
+    """See the module docstring. ``install(rule_set)`` swaps the rule set the agent matches with."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        rules_path: Path,
+        file_rule_set: RuleSet,
+        install: Callable[[RuleSet], None],
+        *,
+        installed_version: str | None = None,
+        **kwargs,
+    ) -> None:
+        self.settings = settings
+        self.rules_path = rules_path
+        self.file_rule_set = file_rule_set
+        self.install = install
+        self.feed = FeedState()
+        self.topic = settings.topic(RULES_TOPIC)
+        self._consumer: AIOKafkaConsumer | None = None
+        self._publisher: KafkaPublisher | None = None
+        self._fingerprint = file_fingerprint(rules_path)
+        self._installed_version = installed_version  # the version the agent matches with now
+        super().__init__(**kwargs)
+
+    async def on_start(self) -> None:
+        self._publisher = KafkaPublisher(self.settings, client_id=f"newsalert-{self.settings.group('matcher')}-rules")
+        await self._publisher.start()
+        self._consumer = AIOKafkaConsumer(
+            bootstrap_servers=self.settings.kafka_bootstrap, group_id=None, enable_auto_commit=False,
+            auto_offset_reset="earliest", client_id=f"newsalert-{self.settings.group('matcher')}-rules-feed",
+        )
+        await self._consumer.start()
+        tp = TopicPartition(self.topic, 0)
+        self._consumer.assign([tp])
+        await self._consumer.seek_to_beginning(tp)
+        await self.catch_up(tp)
+        newest = self.feed.snapshot.version if self.feed.snapshot else None
+        if newest != self.file_rule_set.version:
+            log.info("rules topic has version %s, the file %s has %s: publishing the file", newest, self.rules_path, self.file_rule_set.version)
+            await self.publish(self.file_rule_set)
+            self.feed.apply(ruleset_key(), snapshot_of(self.file_rule_set).to_json())
+        await self.rebuild()
+
+    async def on_stop(self) -> None:
+        if self._consumer is not None:
+            await self._consumer.stop()
+        if self._publisher is not None:
+            await self._publisher.stop()
+
+    async def catch_up(self, tp: TopicPartition) -> None:
+        """Read ``rules`` up to the end it had when we started (bounded in time)."""
+        assert self._consumer is not None
+        end = (await self._consumer.end_offsets([tp]))[tp]
+        deadline = asyncio.get_running_loop().time() + _CATCH_UP_TIMEOUT_S
+        while await self._consumer.position(tp) < end:
+            if asyncio.get_running_loop().time() > deadline:
+                log.warning("rules topic not read to its end within %.0f s; going on with what was read", _CATCH_UP_TIMEOUT_S)
+                return
+            for records in (await self._consumer.getmany(tp, timeout_ms=500)).values():
+                for record in records:
+                    self.feed.apply(record.key, record.value)
+
+    async def publish(self, rule_set: RuleSet) -> None:
+        """Publish ``rule_set`` as the ``ruleset`` snapshot (waits for the broker)."""
+        assert self._publisher is not None
+        await self._publisher.publish(self.topic, snapshot_of(rule_set).to_json(), key=ruleset_key())
+
+    async def rebuild(self) -> None:
+        """Compute the effective rule set off the loop and install it if its version is new."""
+        try:
+            rule_set = await asyncio.to_thread(self.feed.effective)
+        except RuleFileError as exc:
+            log.error("the rules topic's snapshot is not a valid rule set; keeping version %s:\n%s", self._installed_version, exc)
+            return
+        if rule_set is None or rule_set.version == self._installed_version:
+            return
+        await asyncio.to_thread(self.install, rule_set)
+        self._installed_version = rule_set.version
+        log.info("matching with rule-set version %s (%d rules, %d subscribers)", rule_set.version, len(rule_set.rules), len(rule_set.subscribers))
+
+    @Service.task
+    async def _follow(self) -> None:
+        assert self._consumer is not None
+        while not self.should_stop:
+            changed = False
+            batches = await self._consumer.getmany(timeout_ms=1000)
+            for records in batches.values():
+                for record in records:
+                    changed |= self.feed.apply(record.key, record.value)
+            if changed:
+                await self.rebuild()
+
+    @Service.task
+    async def _watch(self) -> None:
+        interval = self.settings.rules_poll_interval
+        while not self.should_stop:
+            await self.sleep(interval)
+            fingerprint = await asyncio.to_thread(file_fingerprint, self.rules_path)
+            if fingerprint == self._fingerprint:
+                continue
+            self._fingerprint = fingerprint
+            await self.reload()
+
+    async def reload(self) -> None:
+        """Validate the changed file; publish it if valid, log every problem if not."""
+        try:
+            rule_set = await asyncio.to_thread(load_rule_file, self.rules_path)
+        except RuleFileError as exc:
+            log.error(
+                "%s changed but is not valid (%d problem(s)); matching goes on with version %s:\n%s",
+                self.rules_path, len(exc.problems), self._installed_version, "\n".join(p.render() for p in exc.problems),
+            )
+            return
+        if self.feed.snapshot is not None and rule_set.version == self.feed.snapshot.version:
+            return  # saved without a change of content
+        log.info("%s changed: publishing rule-set version %s (%d rules)", self.rules_path, rule_set.version, len(rule_set.rules))
+        try:
+            await self.publish(rule_set)
+        except TransientError as exc:
+            log.warning("publishing rule-set version %s failed (%s); trying again at the next poll", rule_set.version, exc)
+            self._fingerprint = None  # look at the file again next time
+            return
+        self.file_rule_set = rule_set
+
+
+def file_fingerprint(path: Path) -> tuple:
+    """What tells a changed file: modification time, size and a hash of the content."""
+    try:
+        stat = os.stat(path)
+        digest = hashlib.sha256(Path(path).read_bytes()).hexdigest()
+    except OSError as exc:
+        return ("unreadable", str(exc))
+    return (stat.st_mtime_ns, stat.st_size, digest)
