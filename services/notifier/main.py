@@ -3,7 +3,9 @@
 Order: load the rule file (a broken one exits 1 before anything connects), create the topics
 (idempotent; exit 2 when the broker is unreachable), start the health server (``/healthz``,
 ``/readyz``, ``/metrics``), the producer (dead letters, attempts, retries), the one shared HTTP
-session, read the subscriber states (disabled subscribers) and start the consumer loop. SIGTERM
+session, read the subscriber states (disabled subscribers) and the rules feed (the rule-set
+snapshot's subscribers and the API's active subscriptions, ``services.notifier.feed``; the
+``--rules`` file's subscribers win over them), then start the consumer loop. SIGTERM
 or SIGINT stops fetching, lets in-flight deliveries finish (up to ``NEWSALERT_SHUTDOWN_GRACE`` s),
 commits what is settled and closes everything. Nothing connects at import time.
 
@@ -31,6 +33,7 @@ from newsalert.logs import configure_logging
 from newsalert.config import Settings, get_settings
 from newsalert.errors import RuleFileError, SetupError, TransientError
 from services.notifier.endpoints import Endpoint, endpoints_from_subscribers
+from services.notifier.feed import SubscriberDirectory
 from services.notifier.metrics import NotifierMetrics
 from services.notifier.sender import WebhookSender
 from services.notifier.service import Notifier
@@ -105,12 +108,17 @@ class NotifierProcess:
         publisher = KafkaPublisher(self.settings, client_id="newsalert-notifier")
         session = build_session(self.settings)
         states_started = False
+        directory = SubscriberDirectory(self.settings, self.endpoints)
+        directory_started = False
         try:
             await publisher.start()
             await self.states.start()
             states_started = True
+            # The whole rules feed is read before any alert: API subscribers are known at once.
+            await directory.start()
+            directory_started = True
             sender = WebhookSender(session, self.settings.notifier_max_in_flight)
-            self.notifier = Notifier(self.settings, self.endpoints, sender, publisher, self.states, self.metrics)
+            self.notifier = Notifier(self.settings, directory, sender, publisher, self.states, self.metrics)
             if install_signal_handlers:
                 loop = asyncio.get_running_loop()
                 for sig in (signal.SIGTERM, signal.SIGINT):
@@ -119,6 +127,8 @@ class NotifierProcess:
                 self.notifier.stop()
             await self.notifier.run()
         finally:
+            if directory_started:
+                await directory.stop()
             if states_started:
                 await self.states.stop()
             await session.close()

@@ -165,7 +165,9 @@ class Notifier:
         rng: random.Random | None = None,
     ) -> None:
         self._settings = settings
-        self._endpoints = dict(endpoints)
+        # Not copied: a SubscriberDirectory changes as the rules feed brings API subscribers.
+        self._endpoints = endpoints
+        self._catch_up = getattr(endpoints, "catch_up", None)
         self._sender = sender
         self._publisher = publisher
         self._states = states
@@ -282,7 +284,7 @@ class Notifier:
         rewound because this retry is not due yet (the rest of its batch is then dropped)."""
         is_retry = tp.topic != self._matches
         try:
-            work_parts = self._decode_retry(record.value) if is_retry else (*self._decode(record.value), 1, [])
+            work_parts = await self._decode_record(record.value, is_retry)
         except _Unusable as exc:
             self.stats.fetched += 1
             await self._reject(self._tracker.add(tp, record.offset), record, exc)
@@ -328,6 +330,18 @@ class Notifier:
                      len(closed.items), digest.window_start.isoformat())
             self._queue(_Work(None, None, endpoint, digest=digest, held=[h.ticket for h in closed.items]))
 
+    async def _decode_record(self, value: bytes | None, is_retry: bool) -> tuple:
+        """The work parts of a record; a subscriber not known yet gets one catch-up with the rules
+        feed first (it may have been created a moment ago: see ``services.notifier.feed``)."""
+        decode = self._decode_retry if is_retry else (lambda v: (*self._decode(v), 1, []))
+        try:
+            return decode(value)
+        except _Unusable as exc:
+            if exc.error_type != "UnknownSubscriber" or self._catch_up is None:
+                raise
+        await self._catch_up()
+        return decode(value)
+
     def _decode(self, value: bytes | None) -> tuple[Alert, Endpoint]:
         """The alert of a ``matches`` record and its endpoint, or ``_Unusable`` with the reason."""
         if not value:
@@ -353,7 +367,8 @@ class Notifier:
     def _endpoint_of(self, alert: Alert | Digest) -> Endpoint:
         endpoint = self._endpoints.get(alert.subscriber)
         if endpoint is None:
-            raise _Unusable(f"subscriber {alert.subscriber!r} is not in the rule file", "UnknownSubscriber", alert.webhook_id)
+            raise _Unusable(f"subscriber {alert.subscriber!r} is not in the rule file nor an active API subscription",
+                            "UnknownSubscriber", alert.webhook_id)
         return endpoint
 
     async def _reject(self, ticket: Ticket, record, problem: _Unusable) -> None:
