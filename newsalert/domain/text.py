@@ -13,7 +13,8 @@ from __future__ import annotations
 import html
 import re
 import unicodedata
-from itertools import accumulate
+from itertools import accumulate, compress, repeat
+from operator import add
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -98,39 +99,84 @@ class Token:
 # offsets are running sums of the part lengths. This is ~4x faster than ``finditer`` plus a
 # ``Token`` per match, and tokenising is most of the matcher's per-article cost.
 _TOKEN_SPLIT = re.compile("(" + _TOKEN.pattern + ")")
-# In lower-cased text whose letters and digits are all ASCII, a token is a run of [a-z0-9]; a
-# literal class is twice as fast as the Unicode one.
-_ASCII_TOKEN_SPLIT = re.compile(r"([a-z0-9]+)")
+# For text whose letters and digits are all ASCII: one byte table that lower-cases letters and turns
+# every other byte (punctuation, controls, "_", and the "?" that stands for a non-ASCII character)
+# into a space. Tokens are then the words of ``split(" ")``, found by C-level string methods.
+_ASCII_TOKEN_BYTES = bytes.maketrans(
+    bytes(range(256)),
+    bytes(c | 0x20 if 65 <= c <= 90 else c if c < 128 and chr(c).isalnum() else 32 for c in range(256)),
+)
 _NON_ASCII = re.compile(r"[^\x00-\x7f]")
 
 
 def _ascii_tokens_only(text: str) -> bool:
     """True when no non-ASCII character of ``text`` can be part of a token.
 
-    Then ``text.lower()`` keeps every offset (only U+0130, a letter, lower-cases to two
-    characters), every token is ASCII and ``normalise`` of it is its lower case. True for most
-    English news: the non-ASCII characters are currency signs, dashes and quotes.
+    Then every token is ASCII, ``normalise`` of it is its lower case, and the non-ASCII characters
+    are separators. True for most English news: its non-ASCII characters are currency signs,
+    dashes and quotes.
     """
     if text.isascii():
         return True
     return not any(ch.isalnum() or "\u0300" <= ch <= "\u036f" for ch in set(_NON_ASCII.findall(text)))
 
 
+class TokenStream:
+    """The tokens of one text; their character offsets are computed only when asked for.
+
+    The matcher needs the token strings of every article but the offsets only for highlights, and
+    building the two lists of offsets costs more than finding the tokens.
+    """
+
+    __slots__ = ("texts", "_pieces", "_starts", "_ends")
+
+    def __init__(self, texts: list[str], pieces: list[str] | None, starts: list[int] | None = None, ends: list[int] | None = None) -> None:
+        self.texts = texts
+        self._pieces = pieces
+        self._starts = starts
+        self._ends = ends
+
+    def spans(self) -> tuple[list[int], list[int]]:
+        """Start and end offsets of each token (computed on first use)."""
+        if self._starts is None or self._ends is None:
+            # ``_pieces`` is the translated text split on single spaces: piece j starts after the
+            # previous pieces and one space each; the tokens are the non-empty pieces.
+            pieces = self._pieces or []
+            piece_starts = accumulate(map(add, map(len, pieces), repeat(1)), initial=0)
+            self._starts = list(compress(piece_starts, pieces))
+            self._ends = list(map(add, self._starts, map(len, self.texts)))
+            self._pieces = None
+        return self._starts, self._ends
+
+
+def tokenise(text: str) -> TokenStream:
+    """The tokens of ``text`` (as :func:`tokens`), offsets deferred to :meth:`TokenStream.spans`."""
+    if _ascii_tokens_only(text):
+        # Encoding with ``replace`` keeps one byte per character, so offsets in the translated
+        # text are offsets in ``text``; splitting on single spaces leaves empty pieces between
+        # consecutive separators. All C-level: no regex, no Python loop.
+        pieces = text.encode("ascii", "replace").translate(_ASCII_TOKEN_BYTES).decode("ascii").split(" ")
+        return TokenStream(list(filter(None, pieces)), pieces)
+    texts, starts, ends = _unicode_token_spans(text)
+    return TokenStream(texts, None, starts, ends)
+
+
 def token_spans(text: str) -> tuple[list[str], list[int], list[int]]:
     """Tokenise ``text`` into three parallel lists: normalised tokens, start offsets, end offsets.
 
-    The same tokens as :func:`tokens`, without one object per token (the matcher's hot path).
+    The same tokens as :func:`tokens`, without one object per token.
     """
-    if _ascii_tokens_only(text):
-        # One ``lower`` on the whole text replaces a ``normalise`` call per token.
-        parts = _ASCII_TOKEN_SPLIT.split(text.lower())
-        offsets = list(accumulate(map(len, parts)))
-        return parts[1::2], offsets[0::2][: len(parts) // 2], offsets[1::2]
+    stream = tokenise(text)
+    return (stream.texts, *stream.spans())
+
+
+def _unicode_token_spans(text: str) -> tuple[list[str], list[int], list[int]]:
+    """``token_spans`` for text with non-ASCII letters or digits: the full Unicode token pattern."""
     parts = _TOKEN_SPLIT.split(text)
     offsets = list(accumulate(map(len, parts)))
     normalised = list(map(normalise, parts[1::2]))
     if all(map(str.isalnum, normalised)):
-        # The usual case: one token per run, so the ASCII path's slicing applies.
+        # The usual case: one token per run, tokens and separators alternate in ``parts``.
         return normalised, offsets[0::2][: len(parts) // 2], offsets[1::2]
     texts: list[str] = []
     starts: list[int] = []
@@ -161,4 +207,4 @@ def tokens(text: str) -> list[Token]:
 
 def token_texts(text: str) -> list[str]:
     """Only the normalised token strings of ``text`` (the query side needs no offsets)."""
-    return token_spans(text)[0]
+    return tokenise(text).texts

@@ -10,12 +10,11 @@ finds every rule term at token boundaries.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from itertools import accumulate
+from itertools import accumulate, repeat
+from operator import add
 
 from newsalert.domain.query.ast import Field
-from newsalert.domain.text import clean_text, token_spans
-
-_PLUS_ONE = (1).__add__
+from newsalert.domain.text import TokenStream, clean_text, tokenise
 
 # The order fields are scanned and highlights are sorted in: as an article is read.
 FIELD_ORDER: tuple[Field, ...] = ("title", "body", "source")
@@ -27,10 +26,19 @@ class FieldText:
 
     text: str
     tokens: list[str]
-    starts: list[int]
-    ends: list[int]
     haystack: str
+    stream: TokenStream = field(repr=False)
     _hay_starts: list[int] | None = field(default=None, repr=False)
+
+    @property
+    def starts(self) -> list[int]:
+        """Character offset in ``text`` where each token starts (computed on first use)."""
+        return self.stream.spans()[0]
+
+    @property
+    def ends(self) -> list[int]:
+        """Character offset in ``text`` where each token ends (computed on first use)."""
+        return self.stream.spans()[1]
 
     def hay_starts(self) -> list[int]:
         """Offset in ``haystack`` of the space before each token, ascending (built on first use).
@@ -39,7 +47,7 @@ class FieldText:
         ``len(token) + 1``, all computed in C by ``accumulate`` and ``map``.
         """
         if self._hay_starts is None:
-            self._hay_starts = list(accumulate(map(_PLUS_ONE, map(len, self.tokens)), initial=0))
+            self._hay_starts = list(accumulate(map(add, map(len, self.tokens), repeat(1)), initial=0))
         return self._hay_starts
 
 
@@ -59,9 +67,10 @@ class Document:
 def prepare_field(raw: str | None, cleaned: bool = False) -> FieldText:
     """Clean (unless ``cleaned``), tokenise and build the haystack of one field."""
     text = (raw or "") if cleaned else clean_text(raw)
-    toks, starts, ends = token_spans(text)
+    stream = tokenise(text)
+    toks = stream.texts
     haystack = " " + " ".join(toks) + " " if toks else ""
-    return FieldText(text, toks, starts, ends, haystack)
+    return FieldText(text, toks, haystack, stream)
 
 
 def prepare(title: str | None, body: str | None, source: str | None = None, *, cleaned: bool = False) -> Document:

@@ -146,8 +146,8 @@ class Engine:
             tid: {other: tuple(ids) for other, ids in by_second.items()} for tid, by_second in pairs.items()
         }
 
-    def _candidate_programs(self, state: ArticleState) -> set[int]:
-        """Ids of the programs whose index terms occur in the article."""
+    def candidate_programs(self, state: ArticleState) -> set[int]:
+        """Ids of the distinct queries (programs) whose index terms occur in the article."""
         present = state.present
         single, pairs = self._single, self._pairs
         # Set intersections and chain/map run in C; the Python loop is over the terms present
@@ -160,17 +160,22 @@ class Engine:
                 found.update(chain.from_iterable(map(by_second.__getitem__, both)))
         return found
 
+    @property
+    def program_count(self) -> int:
+        """How many distinct queries were compiled (identical queries share one)."""
+        return len(self._programs)
+
     def candidates(self, state: ArticleState) -> list[int]:
         """Positions (in rule order) of the rules that the presearch selects for the article."""
         rules_of = self._program_rules
-        return sorted(chain.from_iterable(rules_of[p] for p in self._candidate_programs(state)))
+        return sorted(chain.from_iterable(rules_of[p] for p in self.candidate_programs(state)))
 
     def match(self, doc: Document, explain: bool = False) -> list[RuleMatch]:
         """The rules matching ``doc``, in rule-file order, with highlights (and explanations)."""
         state = ArticleState(self.table, doc)
         programs, rules_of = self._programs, self._program_rules
         found: list[tuple[int, list[Highlight]]] = []
-        for program_id in self._candidate_programs(state):
+        for program_id in self.candidate_programs(state):
             program = programs[program_id]
             if not program.matches(state):
                 continue

@@ -27,7 +27,6 @@ TermKey = tuple[tuple[str, ...], bool, "Field | None"]
 Span = tuple[str, int, int]
 _END = itemgetter(0)
 _PID = itemgetter(1)
-_PLUS_ONE = (1).__add__
 
 
 def pattern_of(tokens: tuple[str, ...], prefix: bool) -> str:
@@ -46,6 +45,7 @@ class TermTable:
         self.terms: list[Term] = []  # term id -> first Term seen (for reports)
         self.pattern_tokens: list[int] = []  # pattern id -> number of tokens it covers
         self.pattern_chars: list[int] = []  # pattern id -> length in characters
+        self.pattern_back: list[int] = []  # pattern id -> length - 1: from its last to its first character
         # field -> pattern id -> ids of the terms that this pattern, found in this field, makes present
         self.field_terms: dict[str, list[tuple[int, ...]]] = {f: [] for f in FIELD_ORDER}
         self.automaton: ahocorasick.Automaton | None = None
@@ -71,6 +71,7 @@ class TermTable:
             self._pattern_ids[pattern] = pid
             self.pattern_tokens.append(len(term.tokens))
             self.pattern_chars.append(len(pattern))
+            self.pattern_back.append(len(pattern) - 1)
             for per_field in self.field_terms.values():
                 per_field.append(())
         tid = len(self.term_pattern)
@@ -142,7 +143,7 @@ class ArticleState:
             hits = self._hits.get(name, [])
             pids = list(map(_PID, hits))
             # A hit ends at ``end``; it starts ``chars - 1`` earlier, on the space before a token.
-            firsts = map(_PLUS_ONE, map(sub, map(_END, hits), map(self.table.pattern_chars.__getitem__, pids)))
+            firsts = map(sub, map(_END, hits), map(self.table.pattern_back.__getitem__, pids))
             tokens = map(bisect_left, repeat(self.doc.field(name).hay_starts()), firsts)
             located = self._located[name] = sorted(zip(pids, tokens))
         return located
