@@ -1,0 +1,59 @@
+"""An alert for a subscriber not known yet makes the notifier catch up with the rules feed once
+before it calls the subscriber unknown (the subscription may be a moment old)."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from pydantic import SecretStr
+
+from newsalert.config import Settings
+from schemas import Alert, Article
+from services.notifier.endpoints import Endpoint
+from services.notifier.service import Notifier, _Unusable
+
+SECRET = "whsec_jqKa/frLjjr7/1qzAZgH8OHtWoFZf3Kc"  # test only
+
+
+class LateDirectory(dict):
+    """Endpoints by id; ``catch_up`` brings in what the feed had not delivered yet."""
+
+    def __init__(self, arriving: dict[str, Endpoint]) -> None:
+        super().__init__()
+        self.arriving = arriving
+        self.catch_ups = 0
+
+    async def catch_up(self) -> None:
+        self.catch_ups += 1
+        self.update(self.arriving)
+        self.arriving = {}
+
+
+def alert_for(subscriber: str) -> bytes:
+    return Alert.create(Article(id="a1", title="t"), "r1", "t", subscriber, ruleset_version="v").to_json()
+
+
+def notifier(directory) -> Notifier:
+    return Notifier(Settings(), directory, sender=None, publisher=None, states=None)
+
+
+def test_subscriber_arriving_with_the_feed_is_found_after_one_catch_up() -> None:
+    desk = Endpoint("desk", "https://hooks.example.org/desk", (SecretStr(SECRET),))
+    directory = LateDirectory({"desk": desk})
+    alert, endpoint, attempt, history = asyncio.run(notifier(directory)._decode_record(alert_for("desk"), False))
+    assert (alert.subscriber, endpoint, attempt, history, directory.catch_ups) == ("desk", desk, 1, [], 1)
+
+
+def test_subscriber_unknown_after_the_catch_up_is_unusable() -> None:
+    directory = LateDirectory({})
+    with pytest.raises(_Unusable) as info:
+        asyncio.run(notifier(directory)._decode_record(alert_for("nobody"), False))
+    assert info.value.error_type == "UnknownSubscriber" and directory.catch_ups == 1
+
+
+def test_malformed_record_is_rejected_without_a_catch_up() -> None:
+    directory = LateDirectory({})
+    with pytest.raises(_Unusable):
+        asyncio.run(notifier(directory)._decode_record(b"{not json", False))
+    assert directory.catch_ups == 0
