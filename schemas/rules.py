@@ -138,8 +138,25 @@ class Subscriber(BaseModel):
         return tuple(secret_key(s) for s in self.secret)
 
 
+LanguageCode = Annotated[str, Field(pattern=r"^[A-Za-z]{2,8}([-_][A-Za-z0-9]{1,8})*$", max_length=35)]
+"""A language tag as articles carry it (``en``, ``fr``, ``pt-BR``)."""
+SourceName = Annotated[str, Field(min_length=1, max_length=200), AfterValidator(_no_control_chars)]
+"""An article source name (``Reuters``, ``BBC News``)."""
+ListName = Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_-]*$", max_length=100)]
+"""A named term list's name, used in queries as ``@name``."""
+LIST_ITEMS_MAX = 1_000
+"""Most items in one named term list (a query has at most 1,000 terms anyway)."""
+LISTS_MAX = 1_000
+"""Most named term lists in one rule file."""
+
+
 class Rule(BaseModel):
-    """A watch rule: a query, and the subscribers notified when an article matches it."""
+    """A watch rule: a query, and the subscribers notified when an article matches it.
+
+    ``languages`` and ``sources`` are filters: when given, the rule only applies to articles whose
+    ``language`` (its primary subtag: ``en`` also takes ``en-GB``) or ``source`` is listed,
+    compared case-insensitively; an article without that field is not matched.
+    """
 
     model_config = RULE_FILE_CONFIG
 
@@ -147,12 +164,17 @@ class Rule(BaseModel):
     query: str = Field(min_length=1, max_length=QUERY_MAX)
     notify: tuple[Identifier, ...] = ()
     description: _Description | None = None
+    languages: tuple[LanguageCode, ...] = Field((), max_length=100)
+    sources: tuple[SourceName, ...] = Field((), max_length=1_000)
 
 
 class RuleFile(BaseModel):
-    """A whole rule file: subscribers and rules (the loader checks ids and references)."""
+    """A whole rule file: subscribers, named term lists and rules (the loader checks references)."""
 
     model_config = RULE_FILE_CONFIG
 
     subscribers: tuple[Subscriber, ...] = ()
+    lists: dict[ListName, tuple[Annotated[str, Field(min_length=1, max_length=1_000)], ...]] = Field(
+        default_factory=dict, max_length=LISTS_MAX, description="Named term lists: @name in a query is (item OR item ...)."
+    )
     rules: tuple[Rule, ...]

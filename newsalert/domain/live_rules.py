@@ -18,7 +18,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 
-from newsalert.domain.rulefile import CompiledRule, RuleSet, build_rule_set, compile_rule
+from newsalert.domain.query.parser import TermLists
+from newsalert.domain.rulefile import CompiledRule, RuleSet, build_rule_set, compile_rule, parse_term_lists
 from newsalert.errors import QuerySyntaxError
 from schemas.rules import Rule
 from schemas.rules_feed import FeedSubscriber, RuleSetSnapshot, SubscriptionRecord, effective_version, inline_rule_id
@@ -38,13 +39,20 @@ def snapshot_of(rule_set: RuleSet) -> RuleSetSnapshot:
         version=rule_set.version,
         source=rule_set.source,
         subscribers=tuple(FeedSubscriber.of(s) for s in rule_set.subscribers.values()),
-        rules=tuple(Rule(id=r.id, query=r.query, notify=r.notify, description=r.description) for r in rule_set.rules),
+        lists=dict(rule_set.lists),
+        rules=tuple(
+            Rule(
+                id=r.id, query=r.query, notify=r.notify, description=r.description,
+                languages=tuple(sorted(r.languages)), sources=tuple(sorted(r.sources)),
+            )
+            for r in rule_set.rules
+        ),
     )
 
 
 def snapshot_rule_set(snapshot: RuleSetSnapshot) -> RuleSet:
     """The snapshot's own rule set, compiled (``RuleFileError`` if it is not a valid one)."""
-    built = build_rule_set(snapshot.subscribers, snapshot.rules, source=snapshot.source or "<rules feed>")
+    built = build_rule_set(snapshot.subscribers, snapshot.rules, source=snapshot.source or "<rules feed>", lists=snapshot.lists)
     # The snapshot's version names it on every alert; it equals the file's version by construction.
     return replace(built, version=snapshot.version)
 
@@ -56,6 +64,7 @@ def merge(base: RuleSet, subscriptions: Mapping[str, SubscriptionRecord]) -> Mer
     rules: dict[str, CompiledRule] = {rule.id: rule for rule in base.rules}
     extra_notify: dict[str, list[str]] = {}
     merged: list[SubscriptionRecord] = []
+    lists = parse_term_lists(base.lists)  # inline queries of subscriptions may use the file's lists too
     for sub_id in sorted(subscriptions):
         record = subscriptions[sub_id]
         if record.status != "active":
@@ -63,7 +72,7 @@ def merge(base: RuleSet, subscriptions: Mapping[str, SubscriptionRecord]) -> Mer
         if sub_id in base.subscribers:
             warnings.append(f"subscription {sub_id!r} ignored: a subscriber of the rule file has that id")
             continue
-        inline = _inline_rules(record, rules, warnings)
+        inline = _inline_rules(record, rules, warnings, lists)
         if inline is None:
             continue
         for rule_id in record.rule_ids:
@@ -78,10 +87,12 @@ def merge(base: RuleSet, subscriptions: Mapping[str, SubscriptionRecord]) -> Mer
         rule = rules[rule_id]
         rules[rule_id] = replace(rule, notify=rule.notify + tuple(n for n in names if n not in rule.notify))
     version = effective_version(base.version, merged)
-    return Merged(RuleSet(tuple(rules.values()), subscribers, version, base.source), tuple(warnings))
+    return Merged(RuleSet(tuple(rules.values()), subscribers, version, base.source, base.lists), tuple(warnings))
 
 
-def _inline_rules(record: SubscriptionRecord, existing: Mapping[str, CompiledRule], warnings: list[str]) -> list[CompiledRule] | None:
+def _inline_rules(
+    record: SubscriptionRecord, existing: Mapping[str, CompiledRule], warnings: list[str], lists: TermLists
+) -> list[CompiledRule] | None:
     """The subscription's inline rules compiled, or None (with a warning) if one is unusable."""
     out = []
     for rule in record.rules:
@@ -90,7 +101,7 @@ def _inline_rules(record: SubscriptionRecord, existing: Mapping[str, CompiledRul
             warnings.append(f"subscription {record.id!r} ignored: rule id {rule_id!r} already exists")
             return None
         try:
-            compiled = compile_rule(rule.model_copy(update={"id": rule_id, "notify": (record.id,)}))
+            compiled = compile_rule(rule.model_copy(update={"id": rule_id, "notify": (record.id,)}), lists=lists)
         except QuerySyntaxError as exc:
             warnings.append(f"subscription {record.id!r} ignored: rule {rule.id!r}: {exc}")
             return None

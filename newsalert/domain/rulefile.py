@@ -42,8 +42,8 @@ from typing import Any, Iterable, Mapping
 import yaml
 from pydantic import BaseModel, ValidationError
 
-from newsalert.domain.query.ast import Node
-from newsalert.domain.query.parser import parse_query
+from newsalert.domain.query.ast import Node, Term
+from newsalert.domain.query.parser import LIST_NAME, TermLists, parse_list, parse_query
 from newsalert.errors import QuerySyntaxError, RuleFileError
 from schemas.rules import Rule, RuleFile, Subscriber
 
@@ -86,7 +86,11 @@ class Problem:
 
 @dataclass(frozen=True)
 class CompiledRule:
-    """A rule ready for the engine: its parsed query, and the YAML line it was defined on."""
+    """A rule ready for the engine: its parsed query, filters, and the YAML line it was defined on.
+
+    ``languages`` (primary subtags, lower case) and ``sources`` (case-folded) are the rule's
+    filters; empty means any. ``accepts`` applies them to an article's metadata.
+    """
 
     id: str
     query: str
@@ -94,24 +98,68 @@ class CompiledRule:
     notify: tuple[str, ...]
     description: str | None
     line: int
+    languages: frozenset[str] = frozenset()
+    sources: frozenset[str] = frozenset()
+
+    def accepts(self, language: str | None, source: str | None) -> bool:
+        """Whether an article with this ``language`` and ``source`` passes the rule's filters."""
+        if self.languages and (language is None or primary_language(language) not in self.languages):
+            return False
+        if self.sources and (source is None or source_key(source) not in self.sources):
+            return False
+        return True
+
+
+def primary_language(tag: str) -> str:
+    """``en`` for ``en``, ``EN-gb`` and ``en_GB``: the primary subtag, lower case."""
+    return tag.replace("_", "-").split("-", 1)[0].lower()
+
+
+def source_key(source: str) -> str:
+    """A source name compared case-insensitively, whitespace collapsed."""
+    return " ".join(source.split()).casefold()
 
 
 @dataclass(frozen=True)
 class RuleSet:
-    """A loaded rule file: rules in file order, subscribers by id, and a content version."""
+    """A loaded rule file: rules in file order, subscribers by id, term lists, and a content version."""
 
     rules: tuple[CompiledRule, ...]
     subscribers: dict[str, Subscriber]
-    version: str  # short sha256 of the canonical content: changes whenever a rule or subscriber does
+    version: str  # short sha256 of the canonical content: changes whenever a rule, list or subscriber does
     source: str
+    lists: dict[str, tuple[str, ...]] = field(default_factory=dict)  # as written, for the rules feed
 
 
-def compile_rule(rule: Rule, line: int = 0) -> CompiledRule:
-    """Parse ``rule``'s query (raises ``QuerySyntaxError``); for rules that come from an API."""
-    return CompiledRule(rule.id, rule.query, parse_query(rule.query), tuple(rule.notify), rule.description, line)
+def compile_rule(rule: Rule, line: int = 0, lists: TermLists | None = None) -> CompiledRule:
+    """Parse ``rule``'s query (raises ``QuerySyntaxError``); for rules that come from an API.
+
+    ``lists`` are the parsed named term lists its query may use (``parse_term_lists``).
+    """
+    return _compiled(rule, parse_query(rule.query, lists), line)
 
 
-def build_rule_set(subscribers: Iterable[Subscriber], rules: Iterable[Rule], source: str = "<rules feed>") -> RuleSet:
+def _compiled(rule: Rule, node: Node, line: int) -> CompiledRule:
+    return CompiledRule(
+        rule.id, rule.query, node, tuple(rule.notify), rule.description, line,
+        frozenset(map(primary_language, rule.languages)), frozenset(map(source_key, rule.sources)),
+    )
+
+
+def parse_term_lists(lists: Mapping[str, Iterable[str]]) -> dict[str, tuple[Term, ...]]:
+    """Named term lists parsed for ``parse_query``; ``QuerySyntaxError`` names the first bad item."""
+    out = {}
+    for name, items in lists.items():
+        out[name] = tuple(parse_list(item) for item in items)
+    return out
+
+
+def build_rule_set(
+    subscribers: Iterable[Subscriber],
+    rules: Iterable[Rule],
+    source: str = "<rules feed>",
+    lists: Mapping[str, Iterable[str]] | None = None,
+) -> RuleSet:
     """A rule set from already validated models (a ``rules`` topic snapshot, the API).
 
     The same cross-checks as a file load (unique ids, ``notify`` naming known subscribers, every
@@ -120,6 +168,13 @@ def build_rule_set(subscribers: Iterable[Subscriber], rules: Iterable[Rule], sou
     name the rule. Raises ``RuleFileError`` with every problem.
     """
     problems: list[Problem] = []
+    raw_lists = {name: tuple(items) for name, items in (lists or {}).items()}
+    parsed_lists: dict[str, tuple[Term, ...]] = {}
+    for name, items in raw_lists.items():
+        try:
+            parsed_lists[name] = tuple(parse_list(item) for item in items)
+        except QuerySyntaxError as exc:
+            problems.append(Problem(source, 1, exc.column, f"list {name!r}: {exc.message}"))
     subs: dict[str, Subscriber] = {}
     for sub in subscribers:
         if sub.id in subs:
@@ -137,12 +192,12 @@ def build_rule_set(subscribers: Iterable[Subscriber], rules: Iterable[Rule], sou
             problems.append(Problem(source, 1, 1, f"rule {rule.id!r}: notify: unknown subscriber(s) {', '.join(map(repr, unknown))}"))
             continue
         try:
-            compiled.append(compile_rule(rule))
+            compiled.append(compile_rule(rule, lists=parsed_lists))
         except QuerySyntaxError as exc:
             problems.append(Problem(source, 1, exc.column, f"rule {rule.id!r}: query, column {exc.column} of the query: {exc.message}"))
     if problems:
         raise RuleFileError(problems)
-    return RuleSet(tuple(compiled), subs, _version(subs.values(), compiled), source)
+    return RuleSet(tuple(compiled), subs, _version(subs.values(), compiled, raw_lists), source, raw_lists)
 
 
 def load_rule_file(path: str | os.PathLike[str], env: Mapping[str, str] | None = None) -> RuleSet:
@@ -285,6 +340,8 @@ class _Loader:
         self.lines = text.splitlines() or [""]
         self.problems: list[Problem] = []
         self.where = _Located()
+        self.lists: dict[str, tuple[Term, ...]] = {}  # parsed named term lists (the valid ones)
+        self.raw_lists: dict[str, tuple[str, ...]] = {}
 
     # --- reporting ----------------------------------------------------------------------------
     def file_excerpt(self, line: int, column: int, secret: bool = False) -> str:
@@ -320,11 +377,45 @@ class _Loader:
         data = self.parse_yaml()
         if data is not None:
             subscribers, sub_items = self.check_subscribers(data)
+            self.check_lists(data)
             rules = self.check_rules(data, subscribers, sub_items)
         if self.problems:
             self.problems.sort(key=lambda p: (p.line, p.column))
             raise RuleFileError(self.problems)
         return self.rule_set(subscribers, rules)
+
+    def check_lists(self, data: dict) -> None:
+        """Parse the ``lists:`` mapping into ``self.lists``; report every bad name or item in place."""
+        value = data.get("lists")
+        if value is None:
+            return
+        if not isinstance(value, dict):
+            self.report_at(self.where.values[("lists",)], "'lists' must be a mapping of name: [item, ...]")
+            return
+        for name, items in value.items():
+            key_node = self.where.keys[("lists", name)]
+            if not isinstance(name, str) or not LIST_NAME.match(name):
+                self.report_at(key_node, f"list name {name!r} must be letters, digits, _ and - (starting with a letter or _)")
+                continue
+            if not isinstance(items, list) or not items:
+                self.report_at(self.where.values[("lists", name)], f"list {name!r} must be a non-empty list of words or phrases, e.g. [DPRK, '\"North Korea\"']")
+                continue
+            terms, raw = [], []
+            for i, item in enumerate(items):
+                node = self.where.values[("lists", name, i)]
+                if not isinstance(item, str):
+                    self.report_at(node, f"list {name!r}: item {i + 1} must be a string (quote it)")
+                    continue
+                try:
+                    terms.append(parse_list(item))
+                    raw.append(item)
+                except QuerySyntaxError as exc:
+                    position = _scalar_position(node, self.lines, exc.offset) if isinstance(node, yaml.ScalarNode) else None
+                    line, column = position or (node.start_mark.line + 1, node.start_mark.column + 1)
+                    self.report(line, column, f"list {name!r}: item {i + 1}: {exc.message}")
+            if len(terms) == len(items):
+                self.lists[name] = tuple(terms)
+                self.raw_lists[name] = tuple(raw)
 
     def parse_yaml(self) -> dict | None:
         """The file as plain data, or None after reporting why it is not a usable rule file."""
@@ -414,7 +505,7 @@ class _Loader:
             if model is None or node is None or duplicate or not notify_ok:
                 continue
             line = self.where.values[path].start_mark.line + 1
-            compiled.append(CompiledRule(model.id, model.query, node, model.notify, model.description, line))
+            compiled.append(_compiled(model, node, line))
         return compiled
 
     def is_mapping(self, item: Any, path: tuple, what: str) -> bool:
@@ -503,7 +594,7 @@ class _Loader:
         if not isinstance(query, str):
             return None  # missing or not a string: the model validation reports it
         try:
-            return parse_query(query)
+            return parse_query(query, self.lists)
         except QuerySyntaxError as exc:
             node = self.where.values[path + ("query",)]
             position = _scalar_position(node, self.lines, exc.offset)
@@ -535,7 +626,7 @@ class _Loader:
         return ok
 
     def rule_set(self, subscribers: dict[str, Subscriber], rules: list[CompiledRule]) -> RuleSet:
-        return RuleSet(tuple(rules), subscribers, _version(subscribers.values(), rules), self.filename)
+        return RuleSet(tuple(rules), subscribers, _version(subscribers.values(), rules, self.raw_lists), self.filename, self.raw_lists)
 
 
 def _message(err: dict, what: str, model: type[BaseModel]) -> tuple[str, bool]:
@@ -565,7 +656,7 @@ def _loc_name(loc: tuple) -> str:
     return "".join(f"[{p}]" if isinstance(p, int) else (f".{p}" if i else str(p)) for i, p in enumerate(loc))
 
 
-def _version(subscribers: Iterable[Subscriber], rules: Iterable[CompiledRule]) -> str:
+def _version(subscribers: Iterable[Subscriber], rules: Iterable[CompiledRule], lists: Mapping[str, tuple[str, ...]] | None = None) -> str:
     """Short sha256 of the canonical content (secrets enter only as their own sha256)."""
     canonical = {
         "subscribers": [
@@ -578,8 +669,14 @@ def _version(subscribers: Iterable[Subscriber], rules: Iterable[CompiledRule]) -
             for s in subscribers
         ],
         "rules": [
-            {"id": r.id, "query": r.query, "notify": list(r.notify), "description": r.description} for r in rules
+            {"id": r.id, "query": r.query, "notify": list(r.notify), "description": r.description}
+            # Filters enter only when set, so files without them keep their earlier versions.
+            | ({"languages": sorted(r.languages)} if r.languages else {})
+            | ({"sources": sorted(r.sources)} if r.sources else {})
+            for r in rules
         ],
     }
+    if lists:
+        canonical["lists"] = {name: list(items) for name, items in sorted(lists.items())}
     encoded = json.dumps(canonical, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     return hashlib.sha256(encoded.encode()).hexdigest()[:12]

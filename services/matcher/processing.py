@@ -128,6 +128,8 @@ class ArticleMatcher:
         alerts: list[Alert] = []
         for match in self.engine.match(doc):
             rule = self.rules[match.rule_id]
+            if not rule_accepts(rule, article):
+                continue  # the rule's languages/sources filter excludes this article
             if not rule.notify:
                 # A rule without subscribers is legitimate (being drafted, or used with
                 # `newsalert match` only): nothing to deliver.
@@ -157,6 +159,12 @@ class ArticleMatcher:
         dead = RejectedRecord.model_validate({**dead.model_dump(), "reason": _bounded_reason(reason)})
         key = record_id.encode() if record_id else position.key
         return Outcome(records=[Record(self.rejected_topic, dead.to_json(), key=key)], article_id=record_id, rejected=dead)
+
+
+def rule_accepts(rule: RuleInfo, article: Article) -> bool:
+    """The rule's metadata filters (``CompiledRule.accepts``); rules without them accept all."""
+    accepts = getattr(rule, "accepts", None)
+    return accepts is None or accepts(article.language, article.source)
 
 
 def decode_article(raw: bytes | None) -> Article:

@@ -11,7 +11,7 @@ Grammar (tightest binding last)::
     and     := near (["AND"] near)*            juxtaposition is AND; "a NOT b" is "a AND NOT b"
     near    := unary [("NEAR/n" | "ONEAR/n") unary]
     unary   := ("NOT" | "-") unary | primary   "-" must touch its operand: -word, -"a b", -(...)
-    primary := [field ":"] (WORD | PHRASE | "(" or ")")
+    primary := [field ":"] (WORD | PHRASE | "@" LIST | "(" or ")")
 
 Decisions on edge cases (the issue leaves them open):
 
@@ -33,19 +33,27 @@ Decisions on edge cases (the issue leaves them open):
 - Every OR branch and every AND group must contain a term that has to be present, so that no query
   can match an article containing none of its terms (``NOT Iran``, ``a OR NOT b`` are errors).
 - Limits: 1,000 terms; nesting depth (parentheses and NOT/``-``) 32.
+- Named term lists (issue 6): ``@name`` (a word that is ``@`` followed by a name of letters,
+  digits, ``_`` and ``-``) stands for ``(item1 OR item2 ...)`` of the list ``name`` passed to
+  ``parse_query(query, lists=...)``. Items are words or phrases, optionally with a wildcard, no
+  field (``parse_list`` checks them). A field applies to every item (``title:@nk``); ``@nk`` is
+  allowed wherever an OR of terms is, NEAR operands included. An unknown list is an error at the
+  ``@``; a list's items count towards the term limit. To search for a word beginning with ``@``
+  (a handle), quote it: ``"@bbc"``.
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
 from functools import lru_cache
 
 from newsalert.domain.query.ast import And, Near, Node, Not, Or, Term
 from newsalert.domain.text import token_texts
 from newsalert.errors import QuerySyntaxError
 
-__all__ = ["MAX_DEPTH", "MAX_NEAR", "MAX_TERMS", "FIELDS", "QuerySyntaxError", "parse_query"]
+__all__ = ["MAX_DEPTH", "MAX_NEAR", "MAX_TERMS", "FIELDS", "LIST_NAME", "QuerySyntaxError", "parse_list", "parse_query"]
 
 MAX_TERMS = 1_000
 MAX_DEPTH = 32
@@ -60,6 +68,8 @@ _LEX = re.compile(r'([()]|"[^"]*"?|[^\s()"]+)')
 _OPERATORS = frozenset({"AND", "OR", "NOT"})
 _FIELD = re.compile(r"([^\W\d_]\w*):")
 _NEAR = re.compile(r"(O?NEAR)(?:/(.*))?$")
+LIST_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_-]*$")
+"""What a term-list name looks like (``@name`` in a query)."""
 
 # Token kinds.
 WORD, PHRASE, LP, RP, AND, OR, NOT, NEAR, MINUS, FIELD, EOF = (
@@ -77,11 +87,34 @@ class _Tok:
     distance: int = 0  # NEAR/n
 
 
-def parse_query(query: str) -> Node:
-    """Parse ``query`` into its AST; raises ``QuerySyntaxError`` naming the column of the problem."""
+TermLists = Mapping[str, Sequence[Term]]
+"""Named term lists as ``parse_query`` takes them: name -> the items parsed by ``parse_list``."""
+
+
+def parse_query(query: str, lists: TermLists | None = None) -> Node:
+    """Parse ``query`` into its AST; raises ``QuerySyntaxError`` naming the column of the problem.
+
+    ``lists`` are the named term lists ``@name`` may refer to (none by default).
+    """
     if not isinstance(query, str):
         raise QuerySyntaxError(f"a query must be a string, not {type(query).__name__}", 1, str(query))
-    return _Parser(query).parse()
+    return _Parser(query, lists).parse()
+
+
+def parse_list(item: str) -> Term:
+    """One item of a named term list: a word or phrase (wildcard allowed), nothing else.
+
+    Raises ``QuerySyntaxError`` (column in ``item``) for anything else: operators, fields,
+    groups, ``@`` references (lists do not nest).
+    """
+    if not isinstance(item, str):
+        raise QuerySyntaxError(f"a list item must be a string, not {type(item).__name__}", 1, str(item))
+    node = _Parser(item, {}).parse()
+    if not isinstance(node, Term) or node.field is not None:
+        raise QuerySyntaxError(
+            "a list item is one word or one phrase (a wildcard is allowed): no operators, fields or groups", 1, item
+        )
+    return node
 
 
 def _lex(query: str) -> list[_Tok]:
@@ -164,8 +197,9 @@ def _near_token(query: str, near: re.Match, start: int) -> _Tok:
 class _Parser:
     """Recursive descent over the token list; one instance parses one query."""
 
-    def __init__(self, query: str) -> None:
+    def __init__(self, query: str, lists: TermLists | None = None) -> None:
         self.query = query
+        self.lists = lists or {}
         self.toks = _lex(query)
         self.i = 0
         self.cur = self.toks[0]  # the current token (an attribute, not a property: it is read a lot)
@@ -332,6 +366,8 @@ class _Parser:
             tok = nxt
         if tok.kind == WORD:
             self.advance()
+            if tok.value.startswith("@") and LIST_NAME.match(tok.value[1:]):
+                return self.list_ref(tok, field)
             return self.word_term(tok, field)
         if tok.kind == PHRASE:
             self.advance()
@@ -351,6 +387,22 @@ class _Parser:
             raise self.error("unbalanced parenthesis: this ( is never closed", lp.start)
         self.advance()
         return node
+
+    def list_ref(self, tok: _Tok, field: str | None) -> Node:
+        """``@name``: the OR of the list's items (in ``field`` when one applies)."""
+        name = tok.value[1:]
+        items = self.lists.get(name)
+        if items is None:
+            known = ", ".join("@" + n for n in sorted(self.lists)) or "none defined"
+            raise self.error(f"unknown term list @{name} (known: {known}); to search for the text, quote it: \"{tok.value}\"", tok.start)
+        self.terms += len(items)
+        if self.terms > MAX_TERMS:
+            raise self.error(f"too many terms: at most {MAX_TERMS:,} per query (@{name} has {len(items)})", tok.start)
+        # Positions point at the @name in this query, so highlights and --explain name the query text.
+        terms = [replace(t, field=field, start=tok.start, end=tok.end) for t in items]
+        if len(terms) == 1:
+            return terms[0]
+        return self.located(Or(tuple(terms)), tok.start)
 
     # --- terms --------------------------------------------------------------------------------
     def word_term(self, tok: _Tok, field: str | None) -> Term:
