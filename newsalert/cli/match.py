@@ -95,6 +95,7 @@ def match(rules_path: str, explain: bool, articles: tuple[str, ...]) -> None:
     rule_set = _load_rules(rules_path)
     engine = Engine(rule_set.rules)
     notify = {rule.id: list(rule.notify) for rule in rule_set.rules}
+    by_id = {rule.id: rule for rule in rule_set.rules}
     failures: list[str] = []
     out = sys.stdout
     for item in _items(articles, failures):
@@ -109,6 +110,8 @@ def match(rules_path: str, explain: bool, articles: tuple[str, ...]) -> None:
             continue
         doc = prepare(article.title, article.body, article.source, cleaned=True)
         for found in engine.match(doc, explain=explain):
+            if not by_id[found.rule_id].accepts(article.language, article.source):
+                continue  # the rule's languages/sources filter, as in the matcher
             record = {
                 "article_id": article.id,
                 "rule_id": found.rule_id,
