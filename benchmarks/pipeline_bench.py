@@ -16,7 +16,7 @@ alert's ``ingested_at``). Latency = receipt time at the receiver - publish time 
 
 Phases: the raw limit (aiokafka producing and consuming the same article bytes, no processing),
 then one phase per offered load (token-paced for ``--duration`` s) and one at the maximum
-(published as fast as the broker acknowledges for ``--duration`` s). After publishing, a phase
+(published as fast as the broker acknowledges, for ``--duration`` s or until ``--max-articles``). After publishing, a phase
 waits until both consumer groups have no lag (everything matched and delivered) or ``--drain`` s
 passed. Every second it samples both groups' lag and every process's CPU time and RSS (psutil).
 Fresh topics per phase mean an overloaded phase leaves no backlog to the next one.
@@ -60,6 +60,7 @@ from newsalert.adapters.processes import ServiceProcess, free_port, newsalert_ex
 from newsalert.adapters.topics import TopicSpec, ensure_topics  # noqa: E402
 from newsalert.config import Settings  # noqa: E402
 from newsalert.domain.articles import InvalidArticle, parse_article  # noqa: E402
+from newsalert.errors import SetupError  # noqa: E402
 
 DATA = ROOT / ".." / "shared" / "data"
 CORPORA = (DATA / "bbc.jsonl", DATA / "reuters21578.jsonl")
@@ -421,7 +422,10 @@ class Phase:
         label = f"{self.rate:g}/s" if self.rate else "max"
         print(f"phase {self.label}: {label} for {self.bench.args.duration:g} s ...", file=sys.stderr, flush=True)
         try:
-            self.start_services()
+            try:
+                self.start_services()
+            except SetupError as exc:
+                raise SystemExit(f"pipeline_bench: phase {self.label}: a service did not start: {exc}") from None
             t0, t_pub, t_end = asyncio.run(self.drive())
             rejected = receiver_rejections(self.bench.receiver_port)
         finally:
@@ -672,7 +676,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--raw-count", type=int, default=100_000, help="records for the raw aiokafka limit")
     parser.add_argument("--no-profile", dest="profile", action="store_false",
                         help="do not py-spy the first matcher and notifier during the max phase")
-    parser.add_argument("--quick", action="store_true", help="small smoke run: 1,000 rules, loads 100,500, 8 s phases")
+    parser.add_argument("--quick", action="store_true", help="small smoke run: 1,000 rules, loads 100,500, 8 s phases (overrides those flags)")
     parser.add_argument("--no-write", action="store_true", help="do not write docs/benchmarks.md and docs/latency.png")
     parser.add_argument("--raw-consumer", metavar="TOPIC", help=argparse.SUPPRESS)
     parser.add_argument("--bootstrap", help=argparse.SUPPRESS)
