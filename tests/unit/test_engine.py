@@ -335,4 +335,4 @@ def test_identical_queries_are_evaluated_once_and_all_reported_in_order():
     assert [m.rule_id for m in found] == ["r0", "r2", "r3", "r4"]
     assert found[0].highlights == found[1].highlights == found[3].highlights
     assert found[0].highlights is not found[1].highlights  # each match owns its list
-    assert len(engine._programs) == 3
+    assert engine.program_count == 3
