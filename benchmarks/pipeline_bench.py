@@ -61,6 +61,7 @@ from newsalert.adapters.topics import TopicSpec, ensure_topics  # noqa: E402
 from newsalert.config import Settings  # noqa: E402
 from newsalert.domain.articles import InvalidArticle, parse_article  # noqa: E402
 from newsalert.errors import SetupError  # noqa: E402
+from expected_alerts import ExpectedAlerts  # noqa: E402
 
 DATA = ROOT / ".." / "shared" / "data"
 CORPORA = (DATA / "bbc.jsonl", DATA / "reuters21578.jsonl")
@@ -248,6 +249,8 @@ class PhaseResult:
     e2e_rate: float = 0.0
     sustained: bool = False
     drained_s: float | None = None
+    lost: int | None = None  # alerts `newsalert match` predicts that never arrived (phases that drained)
+    unexpected: int | None = None  # alerts that arrived and were not predicted
     latency_ms: dict = field(default_factory=dict)
     lag: list = field(default_factory=list)  # [seconds since first publish, matcher lag, notifier lag]
     max_lag: dict = field(default_factory=dict)
@@ -447,6 +450,9 @@ class Phase:
         r.alerts_rate = r.alerts_delivered / (last_receipt - t0) if latencies else 0.0
         r.fanout = r.alerts_produced / r.matched if r.matched else 0.0
         r.sustained = self.drained_at is not None
+        if r.sustained:
+            owed, got = self.bench.expected().webhook_ids(self.label, r.published), received_ids(self.received_path)
+            r.lost, r.unexpected = len(owed - got), len(got - owed)
         r.drained_s = None if self.drained_at is None else self.drained_at - t_pub
         if r.sustained:
             r.e2e_rate = r.published / (max(last_receipt, t_pub) - t0)
@@ -506,6 +512,14 @@ def read_receipts(path: Path, published_at: dict[str, float]) -> tuple[list[floa
     return latencies, duplicates, last
 
 
+def received_ids(path: Path) -> set[str]:
+    """The distinct webhook ids in the receiver's file."""
+    if not path.exists():
+        return set()
+    with path.open(encoding="utf-8") as handle:
+        return {line.split("\t")[1] for line in handle if line.strip()}
+
+
 def percentiles(latencies: list[float]) -> dict:
     """p50, p95, p99 and max in milliseconds (nearest rank)."""
     if not latencies:
@@ -557,9 +571,10 @@ def frame_package(frame: str) -> str:
 
 def one_line(r: PhaseResult) -> str:
     lat = r.latency_ms
+    checked = "" if r.lost is None else f", lost {r.lost}, unexpected {r.unexpected}"
     return (f"published {r.published} ({r.publish_rate:.0f}/s), matcher {r.matcher_rate:.0f} articles/s, "
             f"{r.alerts_delivered}/{r.alerts_produced} alerts ({r.alerts_rate:.0f}/s), e2e {r.e2e_rate:.0f} articles/s, "
-            f"p50/p99 {lat.get('p50', 0):.0f}/{lat.get('p99', 0):.0f} ms, sustained {r.sustained}, dup {r.duplicates}")
+            f"p50/p99 {lat.get('p50', 0):.0f}/{lat.get('p99', 0):.0f} ms, sustained {r.sustained}, dup {r.duplicates}{checked}")
 
 
 # --- the raw limit ------------------------------------------------------------------------------
@@ -645,6 +660,13 @@ class Bench:
         self.receiver_port = free_port()
         self.rules_path = self.run_dir / "rules.yaml"
         self.articles: list[ArticleTemplate] = []
+        self._expected: ExpectedAlerts | None = None
+
+    def expected(self) -> "ExpectedAlerts":
+        """The offline prediction of the alerts (built on first use: the engine on the rule file)."""
+        if self._expected is None:
+            self._expected = ExpectedAlerts(self.rules_path, self.articles)
+        return self._expected
 
     def prepare(self) -> None:
         t = time.perf_counter()

@@ -16,6 +16,14 @@ SECTION = "## End-to-end pipeline (issue 7)"
 TARGET_RATE, TARGET_P99_MS, TARGET_P99_LOAD, TARGET_RAW_FRACTION = 1000, 250, 200, 0.30
 
 
+def _checked(phase: dict) -> str:
+    """Lost / unexpected alerts against the offline prediction, for phases that drained."""
+    if phase.get("lost") is None:
+        return "-"
+    text = f"{phase['lost']:,} / {phase['unexpected']:,}"
+    return f"**{text}**" if phase["lost"] or phase["unexpected"] else text
+
+
 def _ms(value: float | None) -> str:
     return "-" if value is None else f"{value:,.0f}"
 
@@ -40,8 +48,8 @@ def render(report: dict) -> str:
         *_how_measured(),
         "",
         "| offered articles/s | published/s | matcher articles/s | alerts/article | alerts delivered (of produced) | "
-        "alerts/s | end-to-end articles/s | all delivered | p50 ms | p95 ms | p99 ms | max ms | peak lag matcher / notifier | duplicates |",
-        "|---:|---:|---:|---:|---:|---:|---:|:---:|---:|---:|---:|---:|---:|---:|",
+        "alerts/s | end-to-end articles/s | all delivered | lost / unexpected | p50 ms | p95 ms | p99 ms | max ms | peak lag matcher / notifier | duplicates |",
+        "|---:|---:|---:|---:|---:|---:|---:|:---:|:---:|---:|---:|---:|---:|---:|---:|",
     ]
     for p in phases:
         lat = p["latency_ms"]
@@ -49,12 +57,12 @@ def render(report: dict) -> str:
         drained = f"yes ({p['drained_s']:.1f} s after)" if p["sustained"] else "no"
         lines.append(
             f"| {offered} | {p['publish_rate']:,.0f} | {p['matcher_rate']:,.0f} | {p['fanout']:.1f} | "
-            f"{p['alerts_delivered']:,} ({p['alerts_produced']:,}) | {p['alerts_rate']:,.0f} | {p['e2e_rate']:,.0f} | {drained} | "
+            f"{p['alerts_delivered']:,} ({p['alerts_produced']:,}) | {p['alerts_rate']:,.0f} | {p['e2e_rate']:,.0f} | {drained} | {_checked(p)} | "
             f"{_ms(lat.get('p50'))} | {_ms(lat.get('p95'))} | {_ms(lat.get('p99'))} | {_ms(lat.get('max'))} | "
             f"{p['max_lag']['matcher']:,} / {p['max_lag']['notifier']:,} | {p['duplicates']} |"
         )
     lines += [
-        f"| raw aiokafka | {raw['articles_per_s']:,.0f} | - | - | - | - | {raw['articles_per_s']:,.0f} | - | - | - | - | - | - | - |",
+        f"| raw aiokafka | {raw['articles_per_s']:,.0f} | - | - | - | - | {raw['articles_per_s']:,.0f} | - | - | - | - | - | - | - | - |",
         "",
         "![latency against offered load, and consumer lag over time](latency.png)",
         "",
@@ -109,7 +117,9 @@ def _how_measured() -> list[str]:
         "second from the groups' committed offsets (`AIOKafkaAdminClient`). *Raw aiokafka*: the same article records "
         "produced with the same producer settings (idempotent, acks=all, linger 5 ms) and consumed by a plain "
         "`AIOKafkaConsumer` in another process, no processing: records divided by the time from the first send "
-        "to the last receipt. Where not every alert was delivered, the latency columns cover only the delivered "
+        "to the last receipt. *Lost / unexpected* (phases that drained): the webhook ids received against those "
+        "the domain engine predicts offline for the published articles (as `newsalert match`); both must be 0. "
+        "Where not every alert was delivered, the latency columns cover only the delivered "
         "ones (the rest waited longer): a lower bound.",
     ]
 
