@@ -36,12 +36,12 @@ class ExpectedAlerts:
             self._pairs[index] = [(m.rule_id, s) for m in matches for s in self.notify[m.rule_id]]
         return self._pairs[index]
 
-    def webhook_ids(self, label: str, published: int) -> set[str]:
-        """Webhook ids owed for articles ``{label}-0`` .. ``{label}-{published - 1}``, which carry
+    def webhook_ids(self, id_prefix: str, published: int) -> set[str]:
+        """Webhook ids owed for articles ``{id_prefix}-0`` .. ``{id_prefix}-{published - 1}``, which carry
         corpus articles in order, cycling (as ``pipeline_bench`` publishes them)."""
         count = len(self.templates)
         return {
-            webhook_id(f"{label}-{seq}", rule, subscriber)
+            webhook_id(f"{id_prefix}-{seq}", rule, subscriber)
             for seq in range(published)
             for rule, subscriber in self.pairs(seq % count)
         }

@@ -266,6 +266,7 @@ class Phase:
         self.label = label
         self.rate = rate
         self.prefix = f"bench-{bench.run_id}-{label}-"
+        self.id_prefix = f"{bench.run_id}-{label}"  # article ids never repeat across phases and runs
         self.dir = bench.run_dir / label
         self.received_path = self.dir / "received.tsv"
         self.settings = Settings(
@@ -366,7 +367,7 @@ class Phase:
     async def _send(self, producer: AIOKafkaProducer) -> asyncio.Future:
         """Send the next article with a fresh id, its Kafka timestamp = now; note the time."""
         seq = len(self.published_at)
-        article_id = f"{self.label}-{seq}"
+        article_id = f"{self.id_prefix}-{seq}"
         ts_ms = int(time.time() * 1000)
         value = self.bench.articles[seq % len(self.bench.articles)].encode(article_id)
         future = await producer.send(self.settings.topic("articles"), value, key=article_id.encode(), timestamp_ms=ts_ms)
@@ -451,7 +452,7 @@ class Phase:
         r.fanout = r.alerts_produced / r.matched if r.matched else 0.0
         r.sustained = self.drained_at is not None
         if r.sustained:
-            owed, got = self.bench.expected().webhook_ids(self.label, r.published), received_ids(self.received_path)
+            owed, got = self.bench.expected().webhook_ids(self.id_prefix, r.published), received_ids(self.received_path)
             r.lost, r.unexpected = len(owed - got), len(got - owed)
         r.drained_s = None if self.drained_at is None else self.drained_at - t_pub
         if r.sustained:

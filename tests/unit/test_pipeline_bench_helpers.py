@@ -71,3 +71,21 @@ def test_write_section_appends_when_absent(tmp_path, monkeypatch):
     pipeline_report.write_section(f"{pipeline_report.SECTION}\n\nfigures\n")
     text = doc.read_text()
     assert text.index("engine table") < text.index(pipeline_report.SECTION)
+
+
+def test_expected_alerts_follow_the_engine_and_cycle_the_corpus(tmp_path):
+    from expected_alerts import ExpectedAlerts
+
+    from newsalert.domain.delivery.ids import webhook_id
+
+    corpus = tmp_path / "c.jsonl"
+    corpus.write_text('{"id": "a", "title": "Zebrafish news", "body": "x"}\n{"id": "b", "title": "Other", "body": "y"}\n')
+    rules = tmp_path / "rules.yaml"
+    rules.write_text(
+        "subscribers:\n"
+        "  - id: s1\n    url: http://127.0.0.1:9/hooks/s1\n    secret: whsec_MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=\n"
+        "rules:\n  - id: z\n    query: zebrafish\n    notify: [s1]\n"
+    )
+    expected = ExpectedAlerts(rules, pipeline_bench.load_articles((corpus,)))
+    # seq 0 and 2 carry article "a" (the corpus cycles), seq 1 carries "b", which matches nothing
+    assert expected.webhook_ids("run-p", 3) == {webhook_id("run-p-0", "z", "s1"), webhook_id("run-p-2", "z", "s1")}
