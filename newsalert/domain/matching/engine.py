@@ -33,7 +33,11 @@ from newsalert.domain.matching.terms import ArticleState, TermTable
 from newsalert.domain.query.ast import And, Near, Node, Not, Or, Term
 
 class RuleLike(Protocol):
-    """What the engine needs of a rule (``rulefile.CompiledRule`` has it)."""
+    """What the engine needs of a rule (``rulefile.CompiledRule`` has it).
+
+    ``node`` must be the parse of ``query`` (rules with the same query text share one compiled
+    program); hand-built rules may leave ``query`` empty.
+    """
 
     id: str
     query: str
@@ -112,24 +116,27 @@ class Engine:
         default needs no corpus (:func:`~newsalert.domain.matching.presearch.estimated_frequency`).
         """
         self.rules: tuple[RuleLike, ...] = tuple(rules)
-        self.table = TermTable()
+        self.table = TermTable(term_cost)
         # Identical queries (many subscribers watch "Prime Minister") are compiled, indexed and
-        # evaluated once; every rule using one is reported. Query nodes are frozen dataclasses,
-        # so equal ASTs are equal keys.
+        # evaluated once; every rule using one is reported. The key is the query text (a rule's
+        # node is what the parser made of it; hashing the text is much cheaper than hashing the
+        # tree), or the node itself for hand-built rules without text.
         self._programs: list[Program] = []
         self._program_rules: list[list[int]] = []
         program_of: dict[object, int] = {}
         single: dict[int, list[int]] = {}
         pairs: dict[int, dict[int, list[int]]] = {}
         for position, rule in enumerate(self.rules):
-            known = program_of.get(rule.node)
+            key = rule.query or rule.node
+            known = program_of.get(key)
             if known is not None:
                 self._program_rules[known].append(position)
                 continue
-            program_id = program_of[rule.node] = len(self._programs)
-            self._programs.append(compile_node(rule.node, self.table))
+            program_id = program_of[key] = len(self._programs)
+            program = compile_node(rule.node, self.table)
+            self._programs.append(program)
             self._program_rules.append([position])
-            rule_plan = plan(rule.node, self.table, term_cost)
+            rule_plan = plan(program, self.table.term_cost)
             if rule_plan.second is None:
                 for tid in rule_plan.first:
                     single.setdefault(tid, []).append(program_id)

@@ -26,11 +26,11 @@ terms present, and the pair condition is still implied by the rule, so nothing i
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from newsalert.domain.matching.terms import TermTable
-from newsalert.domain.query.ast import And, Near, Node, Not, Or, Term
+from newsalert.domain.matching.program import AllProgram, AnyProgram, NearProgram, NotProgram, Program, TermProgram
+from newsalert.domain.query.ast import Term
 
 # Very common English words: as anchors they would make a rule a candidate for nearly every
 # article. Their estimated frequency is high so that an AND anchors on another child.
@@ -72,33 +72,37 @@ class NoAnchorError(ValueError):
     """A query that could match an article containing none of its terms (the parser refuses these)."""
 
 
-def anchors(node: Node, table: TermTable, cost: TermCost = estimated_frequency) -> tuple[frozenset[int], float]:
-    """The anchor term ids of ``node`` and their estimated cost (sum of term frequencies)."""
-    if isinstance(node, Term):
-        return frozenset((table.intern(node),)), cost(node)
-    if isinstance(node, And):
-        options = [anchors(c, table, cost) for c in node.children if not isinstance(c, Not)]
-        if not options:
-            raise NoAnchorError("an AND with only NOT children has no anchor term")
-        return min(options, key=lambda option: (option[1], len(option[0])))
-    if isinstance(node, Or):
-        parts = [anchors(c, table, cost) for c in node.children]
-        return frozenset().union(*(p[0] for p in parts)), min(1.0, sum(p[1] for p in parts))
-    if isinstance(node, Near):
-        return min(anchors(node.left, table, cost), anchors(node.right, table, cost), key=lambda option: option[1])
-    if isinstance(node, Not):
-        raise NoAnchorError("a NOT matches articles without its terms: it cannot anchor a rule")
-    raise TypeError(f"not a query node: {node!r}")
-
-
+Requirement = tuple[frozenset[int], float]
 # Above this many (first, second) term pairs a rule is indexed by its rarest requirement alone:
-# "(a OR b OR c OR d) (e OR f OR g OR h)" would otherwise take 16 index entries... and more.
+# "(a OR b OR c OR d) (e OR f OR g OR h)" would otherwise take 16 index entries, and more.
 MAX_PAIRS = 16
 
-Requirement = tuple[frozenset[int], float]
+
+def anchors(program: Program, costs: Sequence[float]) -> Requirement:
+    """The anchor term ids of a compiled query node and their estimated cost (sum of the terms'
+    estimated frequencies, ``costs[term id]``)."""
+    if isinstance(program, TermProgram):
+        return frozenset((program.tid,)), costs[program.tid]
+    if isinstance(program, AllProgram):
+        options = [(frozenset((tid,)), costs[tid]) for tid in program.required]
+        options += [anchors(sub, costs) for sub in program.subs]
+        if not options:
+            raise NoAnchorError("an AND with only NOT children has no anchor term")
+        return min(options, key=lambda option: (option[1], len(option[0]), sorted(option[0])))
+    if isinstance(program, AnyProgram):
+        parts = [(frozenset((tid,)), costs[tid]) for tid in program.terms]
+        parts += [anchors(sub, costs) for sub in program.subs]
+        return frozenset().union(*(p[0] for p in parts)), min(1.0, sum(p[1] for p in parts))
+    if isinstance(program, NearProgram):
+        left = (frozenset(program.left), min(1.0, sum(costs[t] for t in program.left)))
+        right = (frozenset(program.right), min(1.0, sum(costs[t] for t in program.right)))
+        return min(left, right, key=lambda option: option[1])
+    if isinstance(program, NotProgram):
+        raise NoAnchorError("a NOT matches articles without its terms: it cannot anchor a rule")
+    raise TypeError(f"not a compiled query node: {program!r}")
 
 
-def requirements(node: Node, table: TermTable, cost: TermCost = estimated_frequency) -> list[Requirement]:
+def requirements(program: Program, costs: Sequence[float]) -> list[Requirement]:
     """Term sets of which the rule needs one term each (all of them): a rule that matches an
     article has at least one term of every requirement present in it.
 
@@ -106,13 +110,17 @@ def requirements(node: Node, table: TermTable, cost: TermCost = estimated_freque
     needs both operands; an OR needs one term of the union of its children's best anchors; a NOT
     requires nothing.
     """
-    if isinstance(node, And):
-        return [r for child in node.children if not isinstance(child, Not) for r in requirements(child, table, cost)]
-    if isinstance(node, Near):
-        return [anchors(node.left, table, cost), anchors(node.right, table, cost)]
-    if isinstance(node, Not):
+    if isinstance(program, AllProgram):
+        needed = [(frozenset((tid,)), costs[tid]) for tid in program.required]
+        return needed + [r for sub in program.subs for r in requirements(sub, costs)]
+    if isinstance(program, NearProgram):
+        return [
+            (frozenset(program.left), min(1.0, sum(costs[t] for t in program.left))),
+            (frozenset(program.right), min(1.0, sum(costs[t] for t in program.right))),
+        ]
+    if isinstance(program, NotProgram):
         return []
-    return [anchors(node, table, cost)]
+    return [anchors(program, costs)]
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,9 +131,9 @@ class PairPlan:
     second: frozenset[int] | None
 
 
-def plan(node: Node, table: TermTable, cost: TermCost = estimated_frequency) -> PairPlan:
+def plan(program: Program, costs: Sequence[float]) -> PairPlan:
     """The index plan of a rule: its two rarest requirements when pairing them is small enough."""
-    needed = sorted(requirements(node, table, cost), key=lambda r: (r[1], len(r[0]), sorted(r[0])))
+    needed = sorted(requirements(program, costs), key=lambda r: (r[1], len(r[0]), sorted(r[0])))
     if not needed:
         raise NoAnchorError("a query needs at least one positive term")
     first = needed[0][0]

@@ -15,6 +15,7 @@ from __future__ import annotations
 import ahocorasick
 
 from bisect import bisect_left
+from collections.abc import Callable
 from itertools import chain, repeat
 from operator import itemgetter, sub
 
@@ -37,7 +38,9 @@ def pattern_of(tokens: tuple[str, ...], prefix: bool) -> str:
 class TermTable:
     """Interns terms and patterns while rules are compiled, then builds the automaton once."""
 
-    def __init__(self) -> None:
+    def __init__(self, cost: Callable[[Term], float]) -> None:
+        self._cost = cost
+        self.term_cost: list[float] = []  # term id -> estimated share of articles containing it
         self._term_ids: dict[TermKey, int] = {}
         self._pattern_ids: dict[str, int] = {}
         self.term_pattern: list[int] = []  # term id -> pattern id
@@ -79,6 +82,7 @@ class TermTable:
         self.term_pattern.append(pid)
         self.term_fields.append(term.fields)
         self.terms.append(term)
+        self.term_cost.append(self._cost(term))
         for f in term.fields:
             self.field_terms[f][pid] += (tid,)
         return tid
