@@ -75,13 +75,17 @@ ID_SLOT = "@@ARTICLE-ID@@"
 
 @dataclass(frozen=True)
 class ArticleTemplate:
-    """One corpus article encoded once, with a slot for the id: ``head + id + tail``."""
+    """One corpus article encoded once, with slots for the id: the id itself, a ``[id]`` tag at the
+    end of the title and a ``bench=id`` parameter on the URL. They make every publication a distinct
+    story for the matcher's story de-duplication (URL; title + first paragraph), as a real feed's
+    articles are, so cycling the corpus
+    does not turn alerts into suppressed repeats; no generated rule can match it (rules use
+    alphabetic corpus words, the tag's tokens are a timestamp, the phase label and a number)."""
 
-    head: bytes
-    tail: bytes
+    parts: tuple[bytes, ...]
 
     def encode(self, article_id: str) -> bytes:
-        return self.head + article_id.encode() + self.tail
+        return article_id.encode().join(self.parts)
 
 
 def load_articles(paths: tuple[Path, ...]) -> list[ArticleTemplate]:
@@ -100,8 +104,11 @@ def load_articles(paths: tuple[Path, ...]) -> list[ArticleTemplate]:
                     article = parse_article(json.loads(line))
                 except InvalidArticle:
                     continue
-                head, tail = article.model_copy(update={"id": ID_SLOT}).to_json().split(ID_SLOT.encode())
-                out.append(ArticleTemplate(head, tail))
+                update = {"id": ID_SLOT, "title": f"{article.title or ''} [{ID_SLOT}]".strip()}
+                if article.url:  # a distinct canonical URL too (a query parameter rules never see)
+                    update["url"] = f"{article.url}{'&' if '?' in article.url else '?'}bench={ID_SLOT}"
+                tagged = article.model_copy(update=update)
+                out.append(ArticleTemplate(tuple(tagged.to_json().split(ID_SLOT.encode()))))
     return out
 
 

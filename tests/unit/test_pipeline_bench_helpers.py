@@ -38,7 +38,7 @@ def test_article_template_puts_the_id_in_valid_json(tmp_path):
     import json
 
     article = json.loads(template.encode("phase-7"))
-    assert article["id"] == "phase-7" and article["title"] == "T" and "<p>" not in article["body"]
+    assert article["id"] == "phase-7" and article["title"] == "T [phase-7]" and "<p>" not in article["body"]
 
 
 def test_missing_corpus_names_the_file(tmp_path):
