@@ -201,6 +201,13 @@ class Settings(BaseSettings):
     rules_poll_interval: float = Field(
         1.0, gt=0, description="Matcher: seconds between checks of the rule file for changes (hot reload)."
     )
+    dedup_window: float = Field(
+        86400.0,
+        ge=0,
+        description="Matcher: seconds within which a subscriber gets an article at most once per rule "
+        "(same id, same canonical URL, or same title and first paragraph); 0 turns de-duplication "
+        "off (alerts then skip the matches.candidates stage). The table grows with the alerts of one window.",
+    )
 
     @field_validator("retry_schedule")
     @classmethod

@@ -39,6 +39,14 @@ def catalogue(settings: Settings) -> list[TopicSpec]:
         TopicSpec("matches", settings.matches_partitions, purpose="one alert per (article, rule, subscriber), key = subscriber id"),
         TopicSpec("articles.rejected", 1, purpose="dead letters of ingest and matcher, with the reason"),
         TopicSpec("matches.rejected", 1, purpose="dead letters of the notifier (malformed alerts)"),
+        # De-duplication stage of the matcher (services/matcher/app.py): candidate alerts keyed by
+        # subscriber, and the changelog of faust's "dedup" table of app "<prefix>matcher" (faust
+        # names it "<app id>-<table>-changelog"; created here because the app does not declare topics).
+        TopicSpec("matches.candidates", settings.matches_partitions, purpose="alerts before de-duplication, key = subscriber id"),
+        TopicSpec(
+            "matcher-dedup-changelog", settings.matches_partitions, config={"cleanup.policy": "compact"},
+            purpose="changelog of the matcher's de-duplication table, key = subscriber/rule/fingerprint",
+        ),
         # One partition: every reader sees one order of rule-set snapshots and subscriptions.
         TopicSpec(
             "rules", 1, config={"cleanup.policy": "compact"},

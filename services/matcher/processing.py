@@ -28,6 +28,7 @@ from typing import Protocol
 
 from newsalert.adapters.broker import Record
 from newsalert.domain.articles import FieldProblem, InvalidArticle, parse_article
+from newsalert.domain.dedup import story_fingerprints
 from newsalert.domain.delivery.ids import webhook_id
 from newsalert.domain.matching import Document, RuleMatch, prepare
 from schemas import HIGHLIGHTS_MAX, Alert, Article, ArticleSummary, Highlight, RejectedRecord, RuleRef
@@ -36,6 +37,9 @@ from schemas.alert import HIGHLIGHT_TEXT_MAX
 from schemas.rejected import REASON_MAX
 
 log = logging.getLogger(__name__)
+
+DEDUP_HEADER = "newsalert-dedup"
+"""Header of a candidate alert: the JSON list of its article's story fingerprints."""
 
 
 class MatchingEngine(Protocol):
@@ -65,12 +69,20 @@ class SourcePosition:
 
 @dataclass(slots=True)
 class Outcome:
-    """What to publish for one source record: alerts, or one dead letter (never both)."""
+    """What to publish for one source record: alerts, or one dead letter (never both).
+
+    ``alerts`` counts records for ``matches``; with de-duplication on, the article stage produces
+    ``candidates`` instead and the de-duplication stage produces the alerts (or ``duplicates``).
+    ``consumed`` is 1 for an article, 0 for a candidate.
+    """
 
     records: list[Record] = field(default_factory=list)
     article_id: str | None = None
     alerts: int = 0
     rejected: RejectedRecord | None = None
+    candidates: int = 0
+    duplicates: int = 0
+    consumed: int = 1
 
 
 class ArticleMatcher:
@@ -89,6 +101,7 @@ class ArticleMatcher:
         matches_topic: str,
         rejected_topic: str,
         clock: Callable[[], datetime] = utc_now,
+        dedup: bool = False,
     ) -> None:
         self.engine = engine
         self.rules = {rule.id: rule for rule in rules}
@@ -96,6 +109,9 @@ class ArticleMatcher:
         self.matches_topic = matches_topic
         self.rejected_topic = rejected_topic
         self._clock = clock
+        # True: ``matches_topic`` is the candidates topic of the de-duplication stage, and every
+        # record carries the article's story fingerprints in a header (``DEDUP_HEADER``).
+        self.dedup = dedup
 
     def process(self, raw: bytes | None, position: SourcePosition) -> Outcome:
         """The records to publish for ``raw`` read at ``position``; never raises for a bad record."""
@@ -112,7 +128,13 @@ class ArticleMatcher:
             log.exception("matching article %r at %s raised; dead-lettering it", article.id, _where(position))
             reason = f"matching raised {type(exc).__name__}: {exc}"
             return self._reject(exc, reason, raw, position, article.id)
-        records = [Record(self.matches_topic, alert.to_json(), key=alert.subscriber.encode()) for alert in alerts]
+        headers: tuple = ()
+        if self.dedup and alerts:
+            prints = story_fingerprints(article.id, article.url, article.title, article.body)
+            headers = ((DEDUP_HEADER, json.dumps(prints).encode()),)
+        records = [Record(self.matches_topic, alert.to_json(), key=alert.subscriber.encode(), headers=headers) for alert in alerts]
+        if self.dedup:
+            return Outcome(records=records, article_id=article.id, candidates=len(alerts))
         return Outcome(records=records, article_id=article.id, alerts=len(alerts))
 
     def alerts_for(self, article: Article, ingested_at: datetime | None = None) -> list[Alert]:

@@ -140,6 +140,10 @@ def pipeline(kafka_bootstrap, topic_prefix, tmp_path):
         "NEWSALERT_KAFKA_BOOTSTRAP": kafka_bootstrap,
         "NEWSALERT_TOPIC_PREFIX": topic_prefix,
         "NEWSALERT_ALLOW_PRIVATE_TARGETS": "true",
+        # Pipeline tests compare deliveries with the per-article offline match, which knows
+        # nothing of copies of a story (the BBC corpus has 120); de-duplication is tested on its
+        # own in test_dedup.py. A test may set the window back in pipe.env.
+        "NEWSALERT_DEDUP_WINDOW": "0",
     }
     pipe = Pipeline(env=env, log_dir=tmp_path / "logs")
     pipe.cli("topics", "create")

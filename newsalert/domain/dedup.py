@@ -1,0 +1,90 @@
+"""De-duplication of alerts (issue 6), the pure part: story fingerprints and the duplicate rule.
+
+A subscriber gets an article at most once per rule within a window. "The same article" is any of:
+
+- the same article id (``id:<id>``), e.g. the same record published again;
+- the same canonical URL (``url:<canonical>``): scheme and host lower-cased, default port, fragment
+  and tracking parameters (``utm_*``, ``fbclid``, ``gclid``, ...) removed, the other query
+  parameters sorted, a trailing ``/`` of the path dropped;
+- the same normalised title and first paragraph (``text:<sha256>``): tokens as the matcher sees
+  them (case, accents, punctuation and spacing ignored), so a wire story re-sent under a new id
+  and a new URL is caught too.
+
+An article has up to three fingerprints; a candidate alert is a duplicate when, for its
+(subscriber, rule), *any* of them was claimed within the window by *another* candidate record.
+Claims name the record that made them (``partition:offset`` of the candidate), so processing the
+same record again after a crash is not mistaken for a duplicate of itself (the alert is then sent
+again with the same ``webhook_id``: at-least-once, not at-most-once).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+from newsalert.domain.text import token_spans
+
+TRACKING_PARAMS = frozenset({
+    "fbclid", "gclid", "dclid", "gbraid", "wbraid", "msclkid", "mc_cid", "mc_eid", "igshid", "yclid",
+    "_ga", "_gl", "ocid", "cmpid", "ncid", "ref", "ref_src", "ref_url", "smid", "cid", "at_medium", "at_campaign",
+})
+"""Query parameters that identify a campaign or a click, not the page."""
+_TRACKING_PREFIXES = ("utm_", "at_", "pk_", "mtm_")
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+_BLANK_LINE = re.compile(r"\n\s*\n")
+
+
+def canonical_url(url: str | None) -> str | None:
+    """``url`` without what does not identify the page (see the module docstring); None if unusable."""
+    if not url or not url.strip():
+        return None
+    try:
+        parts = urlsplit(url.strip())
+        port = parts.port
+    except ValueError:
+        return None
+    scheme = parts.scheme.lower()
+    host = (parts.hostname or "").lower()
+    if not scheme or not host:
+        return None
+    netloc = host if port is None or _DEFAULT_PORTS.get(scheme) == port else f"{host}:{port}"
+    query = sorted(
+        (k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True)
+        if k.lower() not in TRACKING_PARAMS and not k.lower().startswith(_TRACKING_PREFIXES)
+    )
+    path = parts.path.rstrip("/") or "/"
+    return urlunsplit((scheme, netloc, path, urlencode(query), ""))
+
+
+def text_fingerprint(title: str | None, body: str | None) -> str | None:
+    """sha256 of the normalised tokens of the title and the body's first paragraph; None if empty."""
+    first = _BLANK_LINE.split((body or "").strip(), 1)[0]
+    tokens = token_spans(title or "")[0] + ["\x00"] + token_spans(first)[0]
+    if len(tokens) == 1:
+        return None
+    return hashlib.sha256(" ".join(tokens).encode()).hexdigest()[:32]
+
+
+def story_fingerprints(article_id: str, url: str | None, title: str | None, body: str | None) -> list[str]:
+    """The fingerprints of one (cleaned) article, ``id:`` first."""
+    out = [f"id:{article_id}"]
+    canonical = canonical_url(url)
+    if canonical:
+        out.append(f"url:{canonical}")
+    text = text_fingerprint(title, body)
+    if text:
+        out.append(f"text:{text}")
+    return out
+
+
+def dedup_key(subscriber: str, rule_id: str, fingerprint: str) -> str:
+    """The table key of one fingerprint for one (subscriber, rule)."""
+    return f"{subscriber}\x1f{rule_id}\x1f{fingerprint}"
+
+
+def is_duplicate(claim: dict | None, record: str, now_s: float, window_s: float) -> bool:
+    """Whether an existing ``claim`` (``{"at": seconds, "by": record}``) makes ``record`` a duplicate."""
+    if not claim:
+        return False
+    return claim.get("by") != record and now_s - float(claim.get("at", 0)) < window_s
