@@ -44,14 +44,14 @@ from newsalert.domain.delivery.ids import webhook_id
 from .conftest import REPO
 
 PARTITIONS = 4
-ARTICLES = 2400
+ARTICLES = 1600
 EVERY = 4  # every 4th article matches
 RATE = 100  # articles/s, both matcher workers together
 WORD = "zebrafish"
 RULE_ID = "zebrafish-watch"
 NOTIFIER_MAX_PENDING = 200
 MATCHER_WINDOW_S = 5
-KILL_AFTER_S = 8  # into the stream (of ARTICLES / RATE = 24 s)
+KILL_AFTER_S = 6  # into the stream (of ARTICLES / RATE = 16 s)
 FILLER = ("market", "report", "council", "weather", "league", "budget", "harbour", "festival", "railway", "orchard")
 
 
@@ -100,8 +100,12 @@ async def partition_count(bootstrap: str, topic: str) -> int:
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
     await admin.start()
     try:
-        (described,) = await admin.describe_topics([topic])
-        return len(described["partitions"])
+        for _ in range(40):  # a topic created a moment ago may not be in the metadata yet
+            (described,) = await admin.describe_topics([topic])
+            if described["partitions"]:
+                return len(described["partitions"])
+            await asyncio.sleep(0.25)
+        return 0
     finally:
         await admin.close()
 
