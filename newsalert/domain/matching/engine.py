@@ -87,9 +87,9 @@ class RuleMatch:
 _POSITION = itemgetter(0)
 
 
-def _to_highlights(state: ArticleState, keys: set[HighlightKey] | tuple[HighlightKey, ...]) -> list[Highlight]:
+def _to_highlights(state: ArticleState, keys: set[HighlightKey] | list[HighlightKey]) -> list[Highlight]:
     """Highlight keys -> the article's shared ``Highlight`` objects, sorted (field, start, end)."""
-    return list(map(state.highlights.__getitem__, sorted(keys)))
+    return [state.highlight(key) for key in sorted(keys)]
 
 
 def _signed_terms(node: Node, negated: bool = False):

@@ -14,10 +14,10 @@ from __future__ import annotations
 
 import ahocorasick
 
-from bisect import bisect_left
+from bisect import bisect_left, bisect_right
 from collections.abc import Callable
 from itertools import chain, repeat
-from operator import itemgetter, sub
+from operator import add, itemgetter, sub
 
 from newsalert.domain.matching.document import FIELD_ORDER, Document
 from newsalert.domain.matching.highlights import FIELD_RANK, Highlight, HighlightKey, make_highlight
@@ -26,8 +26,11 @@ from newsalert.domain.query.ast import Field, Term
 TermKey = tuple[tuple[str, ...], bool, "Field | None"]
 # One occurrence of a term: (field, first token index, one past the last token index).
 Span = tuple[str, int, int]
+# A hit from the automaton is (end offset, pattern id).
 _END = itemgetter(0)
 _PID = itemgetter(1)
+_FIRST = itemgetter(0)
+_SECOND = itemgetter(1)
 
 
 def pattern_of(tokens: tuple[str, ...], prefix: bool) -> str:
@@ -49,6 +52,7 @@ class TermTable:
         self.pattern_tokens: list[int] = []  # pattern id -> number of tokens it covers
         self.pattern_chars: list[int] = []  # pattern id -> length in characters
         self.pattern_back: list[int] = []  # pattern id -> length - 1: from its last to its first character
+        self.pattern_last: list[int] = []  # pattern id -> tokens - 1: from its first to its last token
         # field -> pattern id -> ids of the terms that this pattern, found in this field, makes present
         self.field_terms: dict[str, list[tuple[int, ...]]] = {f: [] for f in FIELD_ORDER}
         self.automaton: ahocorasick.Automaton | None = None
@@ -75,6 +79,7 @@ class TermTable:
             self.pattern_tokens.append(len(term.tokens))
             self.pattern_chars.append(len(pattern))
             self.pattern_back.append(len(pattern) - 1)
+            self.pattern_last.append(len(term.tokens) - 1)
             for per_field in self.field_terms.values():
                 per_field.append(())
         tid = len(self.term_pattern)
@@ -111,7 +116,7 @@ class ArticleState:
     per hit (an article has hundreds of hits at 100,000 rules).
     """
 
-    __slots__ = ("doc", "table", "present", "highlights", "_hits", "_located", "_spans", "_keys")
+    __slots__ = ("doc", "table", "present", "highlights", "_hits", "_located", "_hit_keys_cache", "_spans", "_keys")
 
     def __init__(self, table: TermTable, doc: Document) -> None:
         self.doc = doc
@@ -120,9 +125,10 @@ class ArticleState:
         # Highlight key -> its Highlight, one per distinct span of this article.
         self.highlights: dict[HighlightKey, Highlight] = {}
         self._hits: dict[str, list[tuple[int, int]]] = {}
-        self._located: dict[str, list[tuple[int, int]]] = {}
+        self._located: dict[str, tuple[list[int], list[int]]] = {}
+        self._hit_keys_cache: dict[str, list[HighlightKey]] = {}
         self._spans: dict[int, dict[str, list[tuple[int, int]]]] = {}
-        self._keys: dict[int, tuple[HighlightKey, ...]] = {}
+        self._keys: dict[int, list[HighlightKey]] = {}
         automaton = table.automaton
         if automaton is None:
             return
@@ -140,8 +146,9 @@ class ArticleState:
             by_pattern = table.field_terms[name]
             present.update(chain.from_iterable(map(by_pattern.__getitem__, set(map(_PID, hits)))))
 
-    def _located_hits(self, name: str) -> list[tuple[int, int]]:
-        """``(pattern id, token index where it starts)`` of every hit in field ``name``, sorted."""
+    def _located_hits(self, name: str) -> tuple[list[int], list[int]]:
+        """Every hit of field ``name`` as two parallel lists sorted by (pattern id, position): the
+        pattern ids and the token index where each hit starts (computed on first use)."""
         located = self._located.get(name)
         if located is None:
             hits = self._hits.get(name, [])
@@ -149,13 +156,26 @@ class ArticleState:
             # A hit ends at ``end``; it starts ``chars - 1`` earlier, on the space before a token.
             firsts = map(sub, map(_END, hits), map(self.table.pattern_back.__getitem__, pids))
             tokens = map(bisect_left, repeat(self.doc.field(name).hay_starts()), firsts)
-            located = self._located[name] = sorted(zip(pids, tokens))
+            ordered = sorted(zip(pids, tokens))
+            located = self._located[name] = (list(map(_FIRST, ordered)), list(map(_SECOND, ordered)))
         return located
 
-    def _token_starts(self, name: str, pid: int) -> list[tuple[int, int]]:
-        """The located hits of pattern ``pid`` in field ``name``, in token order."""
-        located = self._located_hits(name)
-        return located[bisect_left(located, (pid,)) : bisect_left(located, (pid + 1,))]
+    def _hit_keys(self, name: str) -> list[HighlightKey]:
+        """The highlight key of every located hit of field ``name``, same order, built in C."""
+        keys = self._hit_keys_cache.get(name)
+        if keys is None:
+            pids, firsts = self._located_hits(name)
+            text = self.doc.field(name)
+            lasts = map(add, firsts, map(self.table.pattern_last.__getitem__, pids))
+            keys = list(zip(repeat(FIELD_RANK[name]), map(text.starts.__getitem__, firsts), map(text.ends.__getitem__, lasts)))
+            self._hit_keys_cache[name] = keys
+        return keys
+
+    def _hit_range(self, name: str, pid: int) -> tuple[int, int]:
+        """Where pattern ``pid``'s hits are in field ``name``'s located lists."""
+        pids = self._located_hits(name)[0]
+        low = bisect_left(pids, pid)
+        return low, bisect_right(pids, pid, low)
 
     def spans(self, tid: int) -> dict[str, list[tuple[int, int]]]:
         """Field -> sorted token spans ``(start, end)`` of term ``tid`` in this article."""
@@ -168,9 +188,9 @@ class ArticleState:
                 width = table.pattern_tokens[pid]
                 for name in table.term_fields[tid]:
                     if name in self._hits:
-                        located = self._token_starts(name, pid)
-                        if located:
-                            found[name] = [(s, s + width) for _, s in located]
+                        low, high = self._hit_range(name, pid)
+                        if low < high:
+                            found[name] = [(s, s + width) for s in self._located_hits(name)[1][low:high]]
             self._spans[tid] = found
         return found
 
@@ -178,33 +198,30 @@ class ArticleState:
         """Every occurrence of term ``tid`` as ``(field, start token, end token)``."""
         return [(name, s, e) for name, spans in self.spans(tid).items() for s, e in spans]
 
-    def _remember(self, keys: list[HighlightKey]) -> None:
-        highlights = self.highlights
-        for key in keys:
-            if key not in highlights:
-                highlights[key] = make_highlight(self.doc, key)
-
     def span_key(self, name: str, first: int, stop: int) -> HighlightKey:
         """The highlight key of tokens ``first`` to ``stop - 1`` of field ``name``."""
         text = self.doc.field(name)
-        key = (FIELD_RANK[name], text.starts[first], text.ends[stop - 1])
-        self._remember([key])
-        return key
+        return (FIELD_RANK[name], text.starts[first], text.ends[stop - 1])
 
-    def keys(self, tid: int) -> tuple[HighlightKey, ...]:
+    def keys(self, tid: int) -> list[HighlightKey]:
         """Highlight keys of every occurrence of term ``tid`` (cached: rules share terms)."""
         found = self._keys.get(tid)
         if found is None:
-            out: list[HighlightKey] = []
+            found = []
             if tid in self.present:
                 table = self.table
                 pid = table.term_pattern[tid]
-                last = table.pattern_tokens[pid] - 1
                 for name in table.term_fields[tid]:
                     if name in self._hits:
-                        text = self.doc.field(name)
-                        rank, starts, ends = FIELD_RANK[name], text.starts, text.ends
-                        out += [(rank, starts[s], ends[s + last]) for _, s in self._token_starts(name, pid)]
-                self._remember(out)
-            found = self._keys[tid] = tuple(out)
+                        low, high = self._hit_range(name, pid)
+                        if low < high:
+                            found += self._hit_keys(name)[low:high]
+            self._keys[tid] = found
+        return found
+
+    def highlight(self, key: HighlightKey) -> Highlight:
+        """The article's one ``Highlight`` for ``key``."""
+        found = self.highlights.get(key)
+        if found is None:
+            found = self.highlights[key] = make_highlight(self.doc, key)
         return found
