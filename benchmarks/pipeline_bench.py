@@ -154,7 +154,11 @@ def broker(settings: Settings):
             raise SystemExit(f"pipeline_bench: no Kafka broker answers on {settings.kafka_bootstrap}")
         yield settings.kafka_bootstrap, None
         return
-    with local_kafka.lease(cfg, purpose="bench") as started:
+    with contextlib.ExitStack() as stack:
+        try:
+            started = stack.enter_context(local_kafka.lease(cfg, purpose="bench"))
+        except SetupError as exc:
+            raise SystemExit(f"pipeline_bench: the local Kafka broker could not start: {exc}") from None
         yield started.bootstrap, started
 
 
