@@ -17,7 +17,7 @@ import ahocorasick
 from bisect import bisect_left, bisect_right
 from collections.abc import Callable
 from itertools import chain, repeat
-from operator import add, itemgetter, sub
+from operator import add, and_, itemgetter, lshift, rshift, sub
 
 from newsalert.domain.matching.document import FIELD_ORDER, Document
 from newsalert.domain.matching.highlights import FIELD_RANK, Highlight, HighlightKey, make_highlight
@@ -29,8 +29,9 @@ Span = tuple[str, int, int]
 # A hit from the automaton is (end offset, pattern id).
 _END = itemgetter(0)
 _PID = itemgetter(1)
-_FIRST = itemgetter(0)
-_SECOND = itemgetter(1)
+# Token indices fit in 32 bits (a field is far shorter than 4 billion tokens).
+_TOKEN_BITS = 32
+_TOKEN_MASK = (1 << _TOKEN_BITS) - 1
 
 
 def pattern_of(tokens: tuple[str, ...], prefix: bool) -> str:
@@ -156,8 +157,13 @@ class ArticleState:
             # A hit ends at ``end``; it starts ``chars - 1`` earlier, on the space before a token.
             firsts = map(sub, map(_END, hits), map(self.table.pattern_back.__getitem__, pids))
             tokens = map(bisect_left, repeat(self.doc.field(name).hay_starts()), firsts)
-            ordered = sorted(zip(pids, tokens))
-            located = self._located[name] = (list(map(_FIRST, ordered)), list(map(_SECOND, ordered)))
+            # Sorted by (pattern id, token) as one int each: sorting ints is several times faster
+            # than sorting tuples, and splitting them again is two C-level maps.
+            ordered = sorted(map(add, map(lshift, pids, repeat(_TOKEN_BITS)), tokens))
+            located = self._located[name] = (
+                list(map(rshift, ordered, repeat(_TOKEN_BITS))),
+                list(map(and_, ordered, repeat(_TOKEN_MASK))),
+            )
         return located
 
     def _hit_keys(self, name: str) -> list[HighlightKey]:
