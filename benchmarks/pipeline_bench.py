@@ -113,8 +113,13 @@ def load_articles(paths: tuple[Path, ...]) -> list[ArticleTemplate]:
 
 
 def rule_queries(count: int, seed: int) -> list[str]:
-    """``count`` queries from the engine benchmark's generator, cached by (count, seed)."""
-    cached = CACHE / f"rules-{count}-{seed}.json"
+    """``count`` queries from the engine benchmark's generator, cached by (count, seed, generator
+    source), so a changed generator is never served from an old cache."""
+    import hashlib
+
+    source = BENCH / "rules_bench.py"
+    version = hashlib.sha256(source.read_bytes()).hexdigest()[:10] if source.exists() else "none"
+    cached = CACHE / f"rules-{count}-{seed}-{version}.json"
     if cached.exists():
         return json.loads(cached.read_text(encoding="utf-8"))
     try:

@@ -80,8 +80,9 @@ NOTES = """\
 Notes (hand-written in `benchmarks/pipeline_report.py`, kept across runs; update them after a run on a quiet
 machine). First runs, 2026-11-28, on this 2-core machine while other test suites ran (load average 4 to 8):
 every target was missed by more than an order of magnitude. What the figures say: (1) the rule set is heavy on
-fan-out: the generator draws each rule from a real article, and with 10,000 rules an article matches 16 to
-19 of them, so 1,000 articles/s would be about 17,000 signed POSTs/s, well beyond one Python notifier
+fan-out: the generator draws each rule from a real article, and with the 10,000 rules it generated then an
+article matched 16 to 19 of them (the generator has changed since; the alerts/article column of a new run
+gives the current fan-out), so 1,000 articles/s would be about 17,000 signed POSTs/s, well beyond one Python notifier
 process (a few hundred per second measured here); (2) the matcher and the notifier each used 20 to 60 % of a
 core while a backlog waited: on a machine this busy that is waiting (acknowledgements, HTTP round trips)
 or CPU starvation by the other processes, which only a quiet run tells apart; their profiles show event-loop,
