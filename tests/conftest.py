@@ -11,7 +11,9 @@ Package conftests (tests/integration, tests/e2e) add their own fixtures on top o
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import threading
 import uuid
 from typing import Iterator
 
@@ -56,9 +58,43 @@ def kafka_bootstrap() -> Iterator[str]:
 
 
 @pytest.fixture
-def topic_prefix() -> str:
-    """A prefix unique to this test (``t-<8 hex>-``) for topic and group names on the shared broker."""
-    return f"t-{uuid.uuid4().hex[:8]}-"
+def topic_prefix(request) -> Iterator[str]:
+    """A prefix unique to this test (``t-<8 hex>-``) for topic and group names on the shared broker.
+
+    The test's topics are deleted afterwards: a broker that keeps every test's partitions grows to
+    thousands of them, and then starts slowly and runs out of heap.
+    """
+    prefix = f"t-{uuid.uuid4().hex[:8]}-"
+    yield prefix
+    if "kafka_bootstrap" in request.fixturenames:
+        _delete_topics(request.getfixturevalue("kafka_bootstrap"), prefix)
+
+
+def _delete_topics(bootstrap: str, prefix: str) -> None:
+    """Delete every topic whose name starts with ``prefix``; best effort (the test has ended)."""
+    from aiokafka.admin import AIOKafkaAdminClient
+
+    async def delete() -> None:
+        admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=10000)
+        await admin.start()
+        try:
+            names = [t for t in await admin.list_topics() if t.startswith(prefix)]
+            if names:
+                await admin.delete_topics(names)
+        finally:
+            await admin.close()
+
+    # A thread of its own: the test's event loop (pytest-asyncio) may still be set on this one.
+    worker = threading.Thread(target=lambda: _quietly(lambda: asyncio.run(delete())), daemon=True)
+    worker.start()
+    worker.join(30)
+
+
+def _quietly(action) -> None:
+    try:
+        action()
+    except Exception as exc:  # cleanup must never turn a passing test into an error
+        print(f"topic cleanup failed: {exc!r}")
 
 
 @pytest.fixture
