@@ -68,7 +68,15 @@ class _DemoRun:
         self.run_dir = run_dir
         self.cli = newsalert_executable()
         self.prefix = f"demo-{time.strftime('%Y%m%d%H%M%S')}-"
-        self.env = {"NEWSALERT_TOPIC_PREFIX": self.prefix, "NEWSALERT_ALLOW_PRIVATE_TARGETS": "true"}
+        # The demo checks every delivered alert against `newsalert match`, which judges each article
+        # on its own; story de-duplication (issue 6) would suppress some of those on purpose, so it
+        # is off here (tests/e2e/test_dedup.py shows it working). Loopback webhooks are allowed
+        # because the demo's receiver runs on 127.0.0.1.
+        self.env = {
+            "NEWSALERT_TOPIC_PREFIX": self.prefix,
+            "NEWSALERT_ALLOW_PRIVATE_TARGETS": "true",
+            "NEWSALERT_DEDUP_WINDOW": "0",
+        }
         self.record = run_dir / "received.jsonl"
         self.services: list[ServiceProcess] = []
         self.started_broker = False
