@@ -201,6 +201,13 @@ class Settings(BaseSettings):
     rules_poll_interval: float = Field(
         1.0, gt=0, description="Matcher: seconds between checks of the rule file for changes (hot reload)."
     )
+    rules_feed_max_bytes: int = Field(
+        64 * 1024 * 1024,
+        ge=1024 * 1024,
+        description="Largest record on the rules topic (a whole rule-file snapshot: about 80 bytes a "
+        "rule, so 100,000 rules need ~8 MB): the topic's max.message.bytes, the producers' request "
+        "limit and the feed readers' fetch size.",
+    )
     dedup_window: float = Field(
         86400.0,
         ge=0,

@@ -126,7 +126,9 @@ class KafkaPublisher:
             enable_idempotence=True,
             linger_ms=self._linger_ms,
             request_timeout_ms=self._settings.kafka_request_timeout_ms,
-            max_request_size=4 * 1024 * 1024,
+            # Room for a whole rule-set snapshot on the rules topic; other topics keep the
+            # broker's own (smaller) per-topic limit.
+            max_request_size=self._settings.rules_feed_max_bytes,
         )
 
     async def _recover(self, producer: AIOKafkaProducer, exc: BaseException) -> None:

@@ -73,6 +73,7 @@ async def read_feed(settings: Settings, timeout_s: float) -> FeedView:
         enable_auto_commit=False,
         group_id=None,
         request_timeout_ms=settings.kafka_request_timeout_ms,
+        max_partition_fetch_bytes=settings.rules_feed_max_bytes,
     )
     view = FeedView()
     try:

@@ -121,6 +121,7 @@ class LiveRulesService(Service):
         self._consumer = AIOKafkaConsumer(
             bootstrap_servers=self.settings.kafka_bootstrap, group_id=None, enable_auto_commit=False,
             auto_offset_reset="earliest", client_id=f"newsalert-{self.settings.group('matcher')}-rules-feed",
+            max_partition_fetch_bytes=self.settings.rules_feed_max_bytes,
         )
         await self._consumer.start()
         tp = TopicPartition(self.topic, 0)

@@ -58,6 +58,8 @@ def metadata_consumer(settings: Settings, topic: str, client_id: str) -> AIOKafk
     return AIOKafkaConsumer(
         topic, bootstrap_servers=settings.kafka_bootstrap, group_id=None, enable_auto_commit=False,
         client_id=client_id, isolation_level="read_committed",
+        # The rules topic carries whole rule-set snapshots, larger than the default fetch size.
+        max_partition_fetch_bytes=settings.rules_feed_max_bytes,
     )
 
 
