@@ -8,6 +8,7 @@ exact shape of the secret field (one secret, or several during rotation).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any, Mapping
 from urllib.parse import urlsplit, urlunsplit
 
@@ -29,7 +30,7 @@ class Endpoint:
         if not self.secrets:
             raise ValueError(f"subscriber {self.subscriber!r} has no signing secret")
 
-    @property
+    @cached_property  # written into every attempt record: parsed once, not per attempt
     def safe_url(self) -> str:
         """The URL without credentials, query or fragment: what logs may show."""
         return redact_url(self.url)

@@ -59,6 +59,14 @@ class SubscriberDirectory(Mapping[str, Endpoint]):
                 return source[subscriber]
         raise KeyError(subscriber)
 
+    def get(self, subscriber: str, default: Endpoint | None = None) -> Endpoint | None:
+        """Like ``Mapping.get`` without raising and catching a ``KeyError`` (once per alert)."""
+        for source in (self._static, self._snapshot, self._subscriptions):
+            found = source.get(subscriber)
+            if found is not None:
+                return found
+        return default
+
     def __iter__(self) -> Iterator[str]:
         return iter({**self._subscriptions, **self._snapshot, **self._static})
 

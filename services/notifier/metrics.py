@@ -41,3 +41,21 @@ class NotifierMetrics:
             "newsalert_notifier_consumer_lag", "Records of an assigned partition not yet settled.", ["topic", "partition"], registry=r
         )
         self.breakers_open = Gauge("newsalert_notifier_breakers_open", "Endpoints whose circuit breaker is open or half-open.", registry=r)
+        # Labelled children by label value: ``labels()`` locks and hashes on every call, and these
+        # two are counted once or twice per alert.
+        self._attempt_children: dict[str, object] = {}
+        self._delivery_children: dict[str, object] = {}
+
+    def count_attempt(self, outcome: str) -> None:
+        """One more attempt with ``outcome``."""
+        child = self._attempt_children.get(outcome)
+        if child is None:
+            child = self._attempt_children[outcome] = self.attempts.labels(outcome)
+        child.inc()
+
+    def count_delivery(self, result: str) -> None:
+        """One more alert handled with ``result`` (delivered, retry_scheduled, dead, rejected, held)."""
+        child = self._delivery_children.get(result)
+        if child is None:
+            child = self._delivery_children[result] = self.deliveries.labels(result)
+        child.inc()

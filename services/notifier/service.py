@@ -19,7 +19,11 @@ Topics consumed, in one consumer group: ``matches`` (new alerts) and the retry t
    (``deliveries.attempts``), and a ``RetryEnvelope`` (to the retry topic of the delay's tier) or
    a ``DeadDelivery`` (``deliveries.dead``) and, for 410, a ``SubscriberState`` disabling the
    subscriber. Only then is the record settled, so its offset is committed only once its retry
-   or dead letter is durable: a crash before that redoes the attempt, never skips it.
+   or dead letter is durable: a crash before that redoes the attempt, never skips it. A
+   *delivered* alert does not hold its lane while its attempt record is acknowledged: the record
+   is handed to the producer, the lane takes its next alert, and the alert settles when the
+   acknowledgement comes (``_settle_when_acknowledged``). Retries, dead letters and disabling are
+   still waited for in the lane, so what follows them on the lane sees their effect.
 
 Why tiered retry topics, paused until due: a retry topic is consumed in order, and a partition is
 paused at its first record that is not due. Were all retries in one topic, a record due in 10 h
@@ -306,13 +310,12 @@ class Notifier:
             self._queue(_Work(ticket, item, endpoint))
         else:
             self.stats.held += 1
-            self.metrics.deliveries.labels("held").inc()
+            self.metrics.count_delivery("held")
         return True
 
     def _queue(self, work: _Work) -> None:
         """Put ``work`` on its subscriber's lane and start what the lane may start."""
-        for ticket in work.tickets():
-            self._active[ticket.partition] += 1
+        self._hold(work)
         lane = self._lanes.setdefault(work.endpoint.subscriber, _Lane())
         lane.queue.append(work)
         self._pump(work.endpoint.subscriber, lane)
@@ -380,7 +383,7 @@ class Notifier:
         if not await self._publish([Record(self._rejected_topic, dead.to_json(), record.key)]):
             return  # stopping with the broker away: left unsettled, redone after restart
         self.stats.rejected += 1
-        self.metrics.deliveries.labels("rejected").inc()
+        self.metrics.count_delivery("rejected")
         log.warning("rejected %s[%d]@%d to %s: %s", record.topic, record.partition, record.offset, self._rejected_topic, problem.reason)
         self._tracker.settle(ticket)
 
@@ -409,6 +412,11 @@ class Notifier:
         if not lane.queue and lane.running == 0 and self._lanes.get(subscriber) is lane:
             del self._lanes[subscriber]
 
+    def _hold(self, work: _Work) -> None:
+        """``work`` is in progress on its partitions (a revocation waits for it); ``_release`` ends it."""
+        for ticket in work.tickets():
+            self._active[ticket.partition] += 1
+
     def _release(self, work: _Work) -> None:
         """``work`` left its lane: its partitions have one delivery less in progress."""
         for ticket in work.tickets():
@@ -435,14 +443,62 @@ class Notifier:
         result, attempt = await self._attempt(work)
         step = next_step(self._policy, work.attempt, result, self._rng)
         records, log_line = self._follow_up(work, result, attempt, step)
+        if step.action == DONE and await self._settle_when_acknowledged(work, records, log_line):
+            return  # the lane moves on; the record settles when the broker acknowledges
         if await self._publish(records):
             log_line()
             self._settle(work)
+
+    async def _settle_when_acknowledged(self, work: _Work, records: list[Record], log_line) -> bool:
+        """Hand a delivered alert's attempt record to the producer and settle the alert in the
+        background once the broker acknowledged it; False when that cannot start (the caller then
+        publishes and waits as for any other outcome).
+
+        Why: waiting for each acknowledgement (acks=all, a linger and a replica round trip) in the
+        lane kept every subscriber to one alert per POST *plus* broker round trip. The guarantee
+        is unchanged: the record is settled, so its offset committable, only after the broker has
+        its attempt record. Only delivered alerts take this path: a retry, a dead letter or a
+        disabling 410 is still waited for in the lane, so what follows it sees its effect. The work
+        keeps counting as in progress on its partitions until settled, so a revocation waits for it.
+        """
+        send_many = getattr(self._publisher, "send_many", None)
+        if send_many is None:
+            return False
+        try:
+            sent = await send_many(records)
+        except TransientError:
+            return False
+        self._hold(work)
+        task = asyncio.create_task(self._acknowledged(work, records, sent, log_line), name="settle-delivered")
+        self._tasks.add(task)
+        task.add_done_callback(partial(self._ack_done, work))
+        return True
+
+    async def _acknowledged(self, work: _Work, records: list[Record], sent, log_line) -> None:
+        """Wait for the broker's acknowledgement of ``sent``, then count and settle ``work``; if it
+        failed, publish the records again (at least once: the attempts log may show it twice)."""
+        try:
+            await sent.wait()
+        except TransientError:
+            if not await self._publish(records):
+                return  # stopping with the broker away: left unsettled, redone after restart
+        log_line()
+        self._settle(work)
+
+    def _ack_done(self, work: _Work, task: asyncio.Task) -> None:
+        """A background settle ended; one that raised is a bug and stops the notifier."""
+        self._tasks.discard(task)
+        self._release(work)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("settling a delivery failed unexpectedly", exc_info=task.exception())
+            self._failure = task.exception()
+            self._stopping.set()
 
     async def _attempt(self, work: _Work) -> tuple[oc.AttemptOutcome, DeliveryAttempt]:
         """POST once through the endpoint's circuit breaker (or record that it held it back)."""
         loop = asyncio.get_running_loop()
         breaker = self._breaker(work.endpoint)
+        before = breaker.state
         if not breaker.allow(loop.time()):
             result = oc.circuit_open((breaker.retry_at() or loop.time()) - loop.time())
             record = attempt_record(work.item, work.endpoint, work.attempt, result, datetime.now(timezone.utc))
@@ -456,8 +512,9 @@ class Notifier:
                 breaker.record_failure(loop.time())
             if breaker.state != was:
                 log.warning("circuit breaker of %s (%s): %s -> %s", work.endpoint.subscriber, work.endpoint.safe_url, was, breaker.state)
-        self.metrics.attempts.labels(result.outcome).inc()
-        self.metrics.breakers_open.set(sum(b.state != CLOSED for b in self._breakers.values()))
+        self.metrics.count_attempt(result.outcome)
+        if breaker.state != before:  # counting every breaker per attempt would cost O(endpoints)
+            self.metrics.breakers_open.set(sum(b.state != CLOSED for b in self._breakers.values()))
         return result, record
 
     def _breaker(self, endpoint: Endpoint) -> CircuitBreaker:
@@ -476,7 +533,7 @@ class Notifier:
 
             def done() -> None:
                 self.stats.delivered += 1
-                self.metrics.deliveries.labels("delivered").inc()
+                self.metrics.count_delivery("delivered")
                 if work.digest is not None:
                     self.stats.digests += 1
                 log.debug("delivered %s to %s at attempt %d", alert.webhook_id, sub, work.attempt)
@@ -508,7 +565,7 @@ class Notifier:
 
         def retried() -> None:
             self.stats.retried += 1
-            self.metrics.deliveries.labels("retry_scheduled").inc()
+            self.metrics.count_delivery("retry_scheduled")
             log.warning("delivery of %s to %s (%s) attempt %d/%d failed: %s; next attempt in %.1f s",
                         alert.webhook_id, sub, work.endpoint.safe_url, work.attempt, self._policy.max_attempts, result.error, step.delay)
 
@@ -530,7 +587,7 @@ class Notifier:
 
     def _count_dead(self, reason: str, work: _Work, error: str | None = None) -> None:
         self.stats.given_up += 1
-        self.metrics.deliveries.labels("dead").inc()
+        self.metrics.count_delivery("dead")
         if work.digest is not None:
             log.error("gave up delivering digest %s (%d alerts) to %s after %d attempt(s), %s: %s; each alert is "
                       "dead-lettered", work.digest.webhook_id, len(work.digest.alerts), work.endpoint.subscriber,

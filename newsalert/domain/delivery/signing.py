@@ -146,7 +146,8 @@ def _v1_signatures(header: str) -> Iterable[bytes]:
 
 def _mac(key: bytes, msg_id: str, timestamp: int, body: bytes) -> bytes:
     """HMAC-SHA256 of ``"{id}.{timestamp}.{body}"``."""
-    return hmac.new(key, f"{msg_id}.{timestamp}.".encode() + body, hashlib.sha256).digest()
+    # One-shot ``hmac.digest`` (OpenSSL in C), not an ``HMAC`` object: same bytes, less work per request.
+    return hmac.digest(key, f"{msg_id}.{timestamp}.".encode() + body, hashlib.sha256)
 
 
 def _b64(raw: bytes) -> str:
