@@ -129,7 +129,7 @@ def _check(rules: list[Rule], arts: list[tuple]) -> None:
 
 
 PROPERTY = settings(
-    max_examples=200,
+    max_examples=150,
     derandomize=True,
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much, HealthCheck.data_too_large],

@@ -21,7 +21,7 @@ from operator import add, and_, itemgetter, lshift, rshift, sub
 
 from newsalert.domain.matching.document import FIELD_ORDER, Document
 from newsalert.domain.matching.highlights import FIELD_RANK, Highlight, HighlightKey, make_highlight
-from newsalert.domain.query.ast import Field, Term
+from newsalert.domain.query.ast import Term
 
 TermKey = tuple[tuple[str, ...], bool, "Field | None"]
 # One occurrence of a term: (field, first token index, one past the last token index).
