@@ -417,7 +417,8 @@ Reading the figures (profiled with pyinstrument and cProfile before each change)
   ~2,200-character token haystack, which grows from ~50 to ~170 µs with the automaton's size because
   a bigger trie misses the CPU caches and reports more hits: ~25, ~90, ~220 hits per article at 1k,
   10k, 100k rules) and a part proportional to the matches (evaluation, highlight keys, Highlight
-  and RuleMatch objects: roughly 20 µs per matching distinct query).
+  and RuleMatch objects: some tens of µs per matching distinct query; the first highlight of an
+  article also pays for its token offsets and hit positions).
 - The generated rule sets match a constant share of articles per rule, so matches per article grow
   100-fold from 1k to 100k rules (0.4 -> ~45): that, not candidate evaluation, is why throughput at
   100k is below a quarter of that at 1k. The presearch keeps evaluation close to the output: with
