@@ -138,7 +138,7 @@ async def bench(args: argparse.Namespace) -> dict:
                                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             count, deadline, first = 0, started + args.timeout, None
             while count < args.alerts and time.perf_counter() < deadline and not task.done():
-                await asyncio.sleep(0.05)
+                await asyncio.sleep(0.2)  # each poll is a request this process makes too: not too often
                 count = await received(session, port)
                 if first is None and count:
                     first = (time.perf_counter(), count, _cpu())  # joining the group is over: the rate starts here
