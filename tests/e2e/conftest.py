@@ -46,6 +46,10 @@ class Receiver:
 
     async def _handle(self, request: web.Request) -> web.Response:
         body = await request.read()
+        challenge = _challenge_of(body)
+        if challenge is not None:
+            # The subscription API's intent verification: echo it, as a willing endpoint does.
+            return web.json_response({"challenge": challenge})
         with self._lock:
             self.received.append(Received(request.path, dict(request.headers), body, time.time()))
         return web.Response(status=self.status)
@@ -69,6 +73,17 @@ class Receiver:
                 return set()
             time.sleep(0.25)
         return expected - set(self.webhook_ids())
+
+
+def _challenge_of(body: bytes) -> str | None:
+    """The challenge of a subscription-verification request, or None for any other body."""
+    try:
+        item = json.loads(body)
+    except ValueError:
+        return None
+    if isinstance(item, dict) and item.get("type") == "subscription.verification":
+        return item.get("challenge")
+    return None
 
 
 @pytest.fixture
