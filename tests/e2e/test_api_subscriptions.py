@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import time
+import urllib.error
 import urllib.request
 
 import pytest
@@ -25,13 +26,23 @@ def _rule_file(path, receiver) -> None:
     )
 
 
-def _post(url: str, body: dict) -> tuple[int, dict]:
-    request = urllib.request.Request(
-        url, data=json.dumps(body).encode(), method="POST",
-        headers={"Content-Type": "application/json", "Authorization": f"Bearer {TOKEN}"},
-    )
-    with urllib.request.urlopen(request, timeout=60) as response:
-        return response.status, json.loads(response.read())
+def _post(url: str, body: dict, patience: float = 60) -> tuple[int, dict]:
+    """POST as a client should: a 503 (the API's broker connection not ready yet, e.g. on a
+    brand-new broker) is retried until ``patience`` runs out; any other answer is returned."""
+    deadline = time.monotonic() + patience
+    while True:
+        request = urllib.request.Request(
+            url, data=json.dumps(body).encode(), method="POST",
+            headers={"Content-Type": "application/json", "Authorization": f"Bearer {TOKEN}"},
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=60) as response:
+                return response.status, json.loads(response.read())
+        except urllib.error.HTTPError as exc:
+            answer = exc.read().decode(errors="replace")
+            if exc.code != 503 or time.monotonic() > deadline:
+                return exc.code, {"error": answer}
+            time.sleep(1)
 
 
 @pytest.mark.kafka
