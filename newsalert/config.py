@@ -211,9 +211,12 @@ class Settings(BaseSettings):
     dedup_window: float = Field(
         86400.0,
         ge=0,
-        description="Matcher: seconds within which a subscriber gets an article at most once per rule "
+        description="Notifier: seconds within which a subscriber gets an article at most once per rule "
         "(same id, same canonical URL, or same title and first paragraph); 0 turns de-duplication "
-        "off (alerts then skip the matches.candidates stage). The table grows with the alerts of one window.",
+        "off. Memory: the notifier keeps the claims of one window in memory (about 3 per alert "
+        "delivered, a few hundred bytes each) and reads its partitions' claims back from the "
+        "matches.claims topic when it is assigned them, so a long window at a high alert rate costs "
+        "memory and start-up time.",
     )
 
     @field_validator("retry_schedule")

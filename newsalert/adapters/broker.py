@@ -5,7 +5,7 @@ Contracts (every implementation keeps them):
 ``Publisher.publish(topic, value, key=None, headers=())``
     Returns only once the broker has the record durably (``acks=all``), with its partition and
     offset. Records with the same key go to the same partition, in the order published by one
-    publisher. Raises ``TransientError`` when the broker cannot take it in time; the caller then
+    publisher; a ``Record`` with ``partition`` set goes to that partition. Raises ``TransientError`` when the broker cannot take it in time; the caller then
     has NOT handed the record over and must not report it as accepted.
 
 ``Publisher.publish_many(records)``
@@ -56,9 +56,12 @@ class Record:
     """One record to publish."""
 
     topic: str
-    value: bytes
+    value: bytes | None  # None: a tombstone (compacted topics)
     key: bytes | None = None
     headers: Headers = ()
+    # None: the producer's partitioner picks it from the key. Set only where a topic's partitions
+    # must line up with another topic's (``matches.claims`` follows ``matches``).
+    partition: int | None = None
 
 
 @dataclass(frozen=True)
@@ -188,7 +191,7 @@ class KafkaPublisher:
         producer = self._producer
         try:
             futures = [
-                await producer.send(r.topic, r.value, key=r.key, headers=list(r.headers) or None)
+                await producer.send(r.topic, r.value, key=r.key, headers=list(r.headers) or None, partition=r.partition)
                 for r in records
             ]
         except KafkaError as exc:
@@ -200,7 +203,7 @@ class KafkaPublisher:
         producer = self._producer
         try:
             futures = [
-                await producer.send(r.topic, r.value, key=r.key, headers=list(r.headers) or None)
+                await producer.send(r.topic, r.value, key=r.key, headers=list(r.headers) or None, partition=r.partition)
                 for r in records
             ]
             metadata = await asyncio.wait_for(asyncio.gather(*futures), timeout=self._timeout_s)

@@ -39,13 +39,11 @@ def catalogue(settings: Settings) -> list[TopicSpec]:
         TopicSpec("matches", settings.matches_partitions, purpose="one alert per (article, rule, subscriber), key = subscriber id"),
         TopicSpec("articles.rejected", 1, purpose="dead letters of ingest and matcher, with the reason"),
         TopicSpec("matches.rejected", 1, purpose="dead letters of the notifier (malformed alerts)"),
-        # De-duplication stage of the matcher (services/matcher/app.py): candidate alerts keyed by
-        # subscriber, and the changelog of faust's "dedup" table of app "<prefix>matcher" (faust
-        # names it "<app id>-<table>-changelog"; created here because the app does not declare topics).
-        TopicSpec("matches.candidates", settings.matches_partitions, purpose="alerts before de-duplication, key = subscriber id"),
+        # De-duplication claims of the notifier (services/notifier/claims.py): partition N holds the
+        # claims of the alerts of matches partition N, so whoever owns that partition reads them back.
         TopicSpec(
-            "matcher-dedup-changelog", settings.matches_partitions, config={"cleanup.policy": "compact"},
-            purpose="changelog of the matcher's de-duplication table, key = subscriber/rule/fingerprint",
+            "matches.claims", settings.matches_partitions, config={"cleanup.policy": "compact"},
+            purpose="de-duplication claims of delivered stories (StoryClaim), key = webhook id, partition = the alert's",
         ),
         # One partition: every reader sees one order of rule-set snapshots and subscriptions.
         TopicSpec(

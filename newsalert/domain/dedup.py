@@ -1,4 +1,5 @@
-"""De-duplication of alerts (issue 6), the pure part: story fingerprints and the duplicate rule.
+"""De-duplication of alerts (issue 6), the pure part: story fingerprints, the duplicate rule and
+the claim book.
 
 A subscriber gets an article at most once per rule within a window. "The same article" is any of:
 
@@ -10,11 +11,15 @@ A subscriber gets an article at most once per rule within a window. "The same ar
   them (case, accents, punctuation and spacing ignored), so a wire story re-sent under a new id
   and a new URL is caught too.
 
-An article has up to three fingerprints; a candidate alert is a duplicate when, for its
-(subscriber, rule), *any* of them was claimed within the window by *another* candidate record.
-Claims name the record that made them (``partition:offset`` of the candidate), so processing the
-same record again after a crash is not mistaken for a duplicate of itself (the alert is then sent
-again with the same ``webhook_id``: at-least-once, not at-most-once).
+An article has up to three fingerprints; an alert is a duplicate when, for its (subscriber, rule),
+*any* of them was claimed within the window by *another* alert record. Claims name the record that
+made them (``partition:offset`` of the alert on ``matches``), so handling the same record again
+after a crash is not mistaken for a duplicate of itself (the alert is then sent again with the
+same ``webhook_id``: at-least-once, not at-most-once).
+
+Where it runs: in the notifier, because ``matches`` is keyed by subscriber, so every alert of one
+subscriber, whatever its article, passes through the one notifier that owns its partition; the
+``ClaimBook`` holds that notifier's claims per partition (see ``services.notifier.claims``).
 """
 
 from __future__ import annotations
@@ -83,8 +88,76 @@ def dedup_key(subscriber: str, rule_id: str, fingerprint: str) -> str:
     return f"{subscriber}\x1f{rule_id}\x1f{fingerprint}"
 
 
-def is_duplicate(claim: dict | None, record: str, now_s: float, window_s: float) -> bool:
-    """Whether an existing ``claim`` (``{"at": seconds, "by": record}``) makes ``record`` a duplicate."""
-    if not claim:
+Claim = tuple[float, str]
+"""A claim: (when, in seconds since the epoch; the claiming record, ``partition:offset``)."""
+
+
+def is_duplicate(claim: Claim | None, record: str, now_s: float, window_s: float) -> bool:
+    """Whether an existing ``claim`` makes ``record`` a duplicate at ``now_s``."""
+    if claim is None:
         return False
-    return claim.get("by") != record and now_s - float(claim.get("at", 0)) < window_s
+    at, by = claim
+    return by != record and now_s - at < window_s
+
+
+class ClaimBook:
+    """The claims of the partitions one notifier owns, in memory: key -> (at, record).
+
+    Per partition, claims are kept in the order they were made (a dict keeps insertion order and a
+    renewed claim is moved to the end), so ``expire`` drops the old ones from the front without
+    scanning the rest. The durable copy is the ``matches.claims`` topic; this book is what the
+    notifier consults for every alert.
+    """
+
+    def __init__(self, window_s: float) -> None:
+        self.window_s = window_s
+        self._partitions: dict[int, dict[str, Claim]] = {}
+
+    def check_and_claim(
+        self, partition: int, subscriber: str, rule_id: str, fingerprints: list[str], record: str, now_s: float
+    ) -> bool:
+        """True (and the story claimed for ``record``) when none of ``fingerprints`` was claimed for
+        this (subscriber, rule) within the window by another record; False for a duplicate."""
+        book = self._partitions.setdefault(partition, {})
+        keys = [dedup_key(subscriber, rule_id, fp) for fp in fingerprints]
+        if any(is_duplicate(book.get(key), record, now_s, self.window_s) for key in keys):
+            return False
+        for key in keys:
+            book.pop(key, None)
+            book[key] = (now_s, record)
+        return True
+
+    def load(self, partition: int, subscriber: str, rule_id: str, fingerprints: list[str], record: str, at_s: float) -> None:
+        """Take a claim read back from the durable copy (later claims of a key replace earlier ones)."""
+        book = self._partitions.setdefault(partition, {})
+        for fp in fingerprints:
+            key = dedup_key(subscriber, rule_id, fp)
+            book.pop(key, None)
+            book[key] = (at_s, record)
+
+    def forget(self, partition: int) -> None:
+        """Drop a partition's claims (it moved to another notifier)."""
+        self._partitions.pop(partition, None)
+
+    def expire(self, now_s: float) -> int:
+        """Drop the claims older than the window; returns how many were dropped."""
+        dropped = 0
+        for book in self._partitions.values():
+            while book:
+                key = next(iter(book))
+                if now_s - book[key][0] < self.window_s:
+                    break
+                del book[key]
+                dropped += 1
+        return dropped
+
+    def size(self, partition: int | None = None) -> int:
+        """Claims held (of one partition, or all)."""
+        if partition is not None:
+            return len(self._partitions.get(partition, ()))
+        return sum(len(book) for book in self._partitions.values())
+
+
+def is_expired(at_s: float, now_s: float, window_s: float) -> bool:
+    """Whether a claim made at ``at_s`` no longer counts at ``now_s``."""
+    return now_s - at_s >= window_s

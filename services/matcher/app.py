@@ -67,8 +67,7 @@ from newsalert.adapters.broker import Publisher, Record, Sent
 from newsalert.config import Settings
 from newsalert.errors import TransientError
 from services.matcher.metrics import CONTENT_TYPE, matcher_registry, render
-from newsalert.domain.dedup import dedup_key, is_duplicate
-from services.matcher.processing import DEDUP_HEADER, ArticleMatcher, Outcome, SourcePosition
+from services.matcher.processing import ArticleMatcher, Outcome, SourcePosition
 
 log = logging.getLogger(__name__)
 
@@ -87,7 +86,6 @@ class MatcherState:
     consumed: int = 0
     alerts: int = 0
     rejected: int = 0
-    duplicates: int = 0
     publish_retries: int = 0
     started_at: float = field(default_factory=time.monotonic)
     last_progress: float = field(default_factory=time.monotonic)
@@ -101,7 +99,6 @@ class MatcherState:
         """Account for one record whose output the broker has acknowledged."""
         self.consumed += outcome.consumed
         self.alerts += outcome.alerts
-        self.duplicates += outcome.duplicates
         self.rejected += outcome.rejected is not None
         self.last_progress = time.monotonic()
 
@@ -117,7 +114,6 @@ class MatcherState:
             "rules": self.rules_loaded,
             "consumed": self.consumed,
             "alerts": self.alerts,
-            "duplicates": self.duplicates,
             "rejected": self.rejected,
             "publish_retries": self.publish_retries,
             "uptime_s": round(time.monotonic() - self.started_at, 1),
@@ -253,8 +249,7 @@ def build_app(settings: Settings, state: MatcherState, output: OutputService, *,
         app_id,
         broker=broker_urls(settings.kafka_bootstrap),
         autodiscover=False,
-        # The de-duplication table lives in memory and is rebuilt from its changelog topic when
-        # partitions are assigned (rocksdb is not installed; see docs/faust-notes.md).
+        # No tables: the app keeps no state of its own (de-duplication is the notifier's).
         store="memory://",
         topic_partitions=settings.matches_partitions,
         processing_guarantee="at_least_once",
@@ -300,9 +295,6 @@ def build_app(settings: Settings, state: MatcherState, output: OutputService, *,
                 await app.crash(exc)
                 raise
 
-    if settings.dedup_window > 0:
-        add_dedup_stage(app, settings, state, output)
-
     @app.task
     async def _announce() -> None:
         # Logged from inside the worker: its logging is configured only once it starts.
@@ -336,66 +328,6 @@ def build_app(settings: Settings, state: MatcherState, output: OutputService, *,
         return web.json(body, status=200 if body["ready"] else 503)
 
     return app
-
-
-def add_dedup_stage(app: faust.App, settings: Settings, state: MatcherState, output: OutputService) -> None:
-    """The second stage: candidate alerts in, de-duplicated alerts out to ``matches``.
-
-    Candidates are keyed by subscriber, and every key of the ``dedup`` table starts with the
-    subscriber, so a subscriber's claims live in the same partition as its candidates: the table
-    is partitioned consistently with what it de-duplicates, across workers and rebalances (the
-    article stage cannot do this: articles are partitioned by article id, and copies of a story
-    have different ids). The table is a faust ``Table`` backed by its changelog topic, so it
-    survives restarts. Offsets of candidates follow the same ack window as articles.
-    """
-    candidates = app.topic(settings.topic("matches.candidates"), key_serializer="raw", value_serializer="raw", allow_empty=True)
-    claims = app.Table("dedup", default=None, partitions=settings.matches_partitions, key_type=str)
-    window = settings.dedup_window
-    matches_topic = settings.topic("matches")
-
-    @app.agent(candidates, name="dedup-alerts", concurrency=1)
-    async def dedup_alerts(stream: faust.StreamT) -> None:
-        manual = stream.noack()
-        async for event in manual.events():
-            try:
-                outcome = deduplicate(event.message, claims, window, matches_topic)
-                await output.submit(event, outcome, manual.ack)
-            except Exception as exc:
-                log.critical("de-duplication agent failed", exc_info=True)
-                await app.crash(exc)
-                raise
-
-
-def deduplicate(message, claims, window_s: float, matches_topic: str) -> Outcome:
-    """Forward a candidate to ``matches`` unless its (subscriber, rule) saw the story already."""
-    value, key = message.value, message.key
-    record = f"{message.partition}:{message.offset}"
-    now = message.timestamp or time.time()
-    prints = _fingerprints(message.headers)
-    try:
-        rule_id = json.loads(value)["rule"]["id"]
-        subscriber = key.decode()
-    except Exception:  # noqa: BLE001 - not ours to judge: the notifier dead-letters malformed alerts
-        prints = []
-    if prints:
-        keys = [dedup_key(subscriber, rule_id, fp) for fp in prints]
-        if any(is_duplicate(claims.get(k), record, now, window_s) for k in keys):
-            return Outcome(consumed=0, duplicates=1)
-        for k in keys:
-            claims[k] = {"at": now, "by": record}
-    return Outcome(records=[Record(matches_topic, value, key=key)], consumed=0, alerts=1)
-
-
-def _fingerprints(headers) -> list[str]:
-    """The story fingerprints a candidate carries (none: it is forwarded without de-duplication)."""
-    items = headers.items() if isinstance(headers, dict) else (headers or ())
-    for name, raw in items:
-        if name == DEDUP_HEADER and raw:
-            try:
-                return [str(fp) for fp in json.loads(raw)]
-            except ValueError:
-                return []
-    return []
 
 
 def position_of(message: faust.types.tuples.Message) -> SourcePosition:

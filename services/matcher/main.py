@@ -116,13 +116,12 @@ def load_rules_or_exit(rules_path: Path) -> RuleSet:
 
 def build_matcher(settings: Settings, ruleset: RuleSet) -> ArticleMatcher:
     """Compile the engine once for ``ruleset`` and bind it to the output topics."""
-    dedup = settings.dedup_window > 0
     return ArticleMatcher(
         Engine(ruleset.rules),
         ruleset.rules,
         ruleset.version,
-        # With de-duplication, alerts go through the candidates stage (app.add_dedup_stage) first.
-        matches_topic=settings.topic("matches.candidates" if dedup else "matches"),
+        matches_topic=settings.topic("matches"),
         rejected_topic=settings.topic("articles.rejected"),
-        dedup=dedup,
+        # Fingerprints on every alert: the notifier de-duplicates (NEWSALERT_DEDUP_WINDOW is its setting).
+        dedup=True,
     )

@@ -8,7 +8,6 @@ integers:
   (matched or dead-lettered) and that were acked for commit;
 - ``newsalert_matcher_articles_rejected_total``   of those, dead-lettered to ``articles.rejected``;
 - ``newsalert_matcher_matches_produced_total``    alerts produced to ``matches`` (acknowledged);
-- ``newsalert_matcher_duplicates_dropped_total`` alerts dropped by de-duplication;
 - ``newsalert_matcher_publish_retries_total``     re-publications after the broker failed;
 - ``newsalert_matcher_in_flight``                 articles sent, not yet acknowledged;
 - ``newsalert_matcher_consumer_lag{topic,partition}`` log-end minus committed offset of each
@@ -41,9 +40,6 @@ class MatcherCollector(Collector):
         yield CounterMetricFamily("newsalert_matcher_articles_consumed", "Articles processed and acknowledged.", value=s.consumed)
         yield CounterMetricFamily("newsalert_matcher_articles_rejected", "Articles dead-lettered to articles.rejected.", value=s.rejected)
         yield CounterMetricFamily("newsalert_matcher_matches_produced", "Alerts produced to matches.", value=s.alerts)
-        yield CounterMetricFamily(
-            "newsalert_matcher_duplicates_dropped", "Alerts not sent: the subscriber had the story for that rule.", value=s.duplicates
-        )
         yield CounterMetricFamily("newsalert_matcher_publish_retries", "Re-publications after a broker failure.", value=s.publish_retries)
         yield GaugeMetricFamily("newsalert_matcher_in_flight", "Articles sent, not yet acknowledged.", value=self._in_flight())
         lag = GaugeMetricFamily(

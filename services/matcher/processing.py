@@ -31,6 +31,7 @@ from newsalert.domain.articles import FieldProblem, InvalidArticle, parse_articl
 from newsalert.domain.dedup import story_fingerprints
 from newsalert.domain.delivery.ids import webhook_id
 from newsalert.domain.matching import Document, RuleMatch, prepare
+from schemas.dedup import DEDUP_HEADER
 from schemas import HIGHLIGHTS_MAX, Alert, Article, ArticleSummary, Highlight, RejectedRecord, RuleRef
 from schemas._common import truncate, utc_now
 from schemas.alert import HIGHLIGHT_TEXT_MAX
@@ -38,8 +39,6 @@ from schemas.rejected import REASON_MAX
 
 log = logging.getLogger(__name__)
 
-DEDUP_HEADER = "newsalert-dedup"
-"""Header of a candidate alert: the JSON list of its article's story fingerprints."""
 
 
 class MatchingEngine(Protocol):
@@ -71,17 +70,13 @@ class SourcePosition:
 class Outcome:
     """What to publish for one source record: alerts, or one dead letter (never both).
 
-    ``alerts`` counts records for ``matches``; with de-duplication on, the article stage produces
-    ``candidates`` instead and the de-duplication stage produces the alerts (or ``duplicates``).
-    ``consumed`` is 1 for an article, 0 for a candidate.
+    ``alerts`` counts records for ``matches``; ``consumed`` is 1 for an article.
     """
 
     records: list[Record] = field(default_factory=list)
     article_id: str | None = None
     alerts: int = 0
     rejected: RejectedRecord | None = None
-    candidates: int = 0
-    duplicates: int = 0
     consumed: int = 1
 
 
@@ -109,8 +104,8 @@ class ArticleMatcher:
         self.matches_topic = matches_topic
         self.rejected_topic = rejected_topic
         self._clock = clock
-        # True: ``matches_topic`` is the candidates topic of the de-duplication stage, and every
-        # record carries the article's story fingerprints in a header (``DEDUP_HEADER``).
+        # True: every alert record carries its article's story fingerprints in a header
+        # (``DEDUP_HEADER``), which the notifier de-duplicates on (services/notifier/claims.py).
         self.dedup = dedup
 
     def process(self, raw: bytes | None, position: SourcePosition) -> Outcome:
@@ -133,8 +128,6 @@ class ArticleMatcher:
             prints = story_fingerprints(article.id, article.url, article.title, article.body)
             headers = ((DEDUP_HEADER, json.dumps(prints).encode()),)
         records = [Record(self.matches_topic, alert.to_json(), key=alert.subscriber.encode(), headers=headers) for alert in alerts]
-        if self.dedup:
-            return Outcome(records=records, article_id=article.id, candidates=len(alerts))
         return Outcome(records=records, article_id=article.id, alerts=len(alerts))
 
     def alerts_for(self, article: Article, ingested_at: datetime | None = None) -> list[Alert]:

@@ -6,7 +6,8 @@ Own registry per process object (tests run several notifiers in one interpreter)
   http_error, rate_limited, gone, timeout, connection_error, blocked, circuit_open);
 - ``newsalert_notifier_deliveries_total{result}``    what became of each alert handled:
   delivered, retry_scheduled, dead (retries used up, gone, blocked, disabled), rejected
-  (malformed record dead-lettered to matches.rejected);
+  (malformed record dead-lettered to matches.rejected), held (for a digest), duplicate (the
+  story reached the subscriber's rule already within the de-duplication window);
 - ``newsalert_notifier_delivery_seconds``            latency of the HTTP attempts;
 - ``newsalert_notifier_retries_pending``             records on the retry topics not yet settled;
 - ``newsalert_notifier_consumer_lag{topic,partition}`` records of an assigned partition not yet
@@ -54,7 +55,7 @@ class NotifierMetrics:
         child.inc()
 
     def count_delivery(self, result: str) -> None:
-        """One more alert handled with ``result`` (delivered, retry_scheduled, dead, rejected, held)."""
+        """One more alert handled with ``result`` (delivered, retry_scheduled, dead, rejected, held, duplicate)."""
         child = self._delivery_children.get(result)
         if child is None:
             child = self._delivery_children[result] = self.deliveries.labels(result)

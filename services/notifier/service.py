@@ -55,6 +55,12 @@ held alerts are let go unsettled: the partition's next owner fetches and holds t
 Rate counters are in memory, per notifier: one subscriber's alerts share a partition of
 ``matches``, so one notifier counts them all (a restart starts a fresh minute).
 
+De-duplication (``NEWSALERT_DEDUP_WINDOW``; ``services.notifier.claims``): a new alert repeating
+a story its (subscriber, rule) had within the window is settled as a duplicate without a POST.
+For the same reason as the rate limits it lives here: one notifier sees every alert of a
+subscriber. A newly assigned ``matches`` partition stays paused until its claims are read back,
+and a commit first waits for the claims handed to the producer.
+
 Commits run every ``notifier_commit_interval`` seconds and on revocation and shutdown; they
 never pass an unsettled record (at least once). Fetching pauses while more than
 ``notifier_max_pending`` records are unsettled, so memory stays bounded behind a slow subscriber;
@@ -89,6 +95,7 @@ from newsalert.errors import TransientError
 from schemas import Alert, DeadDelivery, DeliveryAttempt, Digest, RejectedRecord, RetryEnvelope, SubscriberState, error_messages
 from schemas.delivery import ERROR_MAX
 from schemas._common import truncate
+from services.notifier.claims import StoryClaims, claims_partitions
 from services.notifier.endpoints import Endpoint
 from services.notifier.metrics import NotifierMetrics
 from services.notifier.offsets import OffsetTracker, Ticket
@@ -152,6 +159,7 @@ class NotifierStats:
     rejected: int = 0
     commits: int = 0
     held: int = 0  # alerts held back by a rate limit for a digest
+    duplicates: int = 0  # alerts not sent: their story reached the (subscriber, rule) already
     digests: int = 0  # digests delivered
 
 
@@ -192,6 +200,7 @@ class Notifier:
         self._active: Counter = Counter()
         self._running: dict[asyncio.Task, _Work] = {}  # partition -> queued or running deliveries of its records
         self._consumer: AIOKafkaConsumer | None = None
+        self._claims = StoryClaims(settings, publisher) if settings.dedup_window > 0 else None
         self._stopping = asyncio.Event()
         self._failure: BaseException | None = None
         self.stats = NotifierStats()
@@ -227,6 +236,8 @@ class Notifier:
             self.running = False
             await self._drain(self._settings.shutdown_grace)
             await self._commit()
+            if self._claims is not None:
+                await self._claims.close()
             await self._consumer.stop()
             log.info("notifier stopped: %s", self.stats)
         if self._failure is not None:
@@ -255,6 +266,8 @@ class Notifier:
             if now >= next_commit:
                 await self._commit()
                 await self._update_lag()
+                if self._claims is not None:
+                    self._claims.book.expire(time.time())
                 next_commit = now + self._settings.notifier_commit_interval
 
     def _flow_control(self) -> int:
@@ -275,6 +288,7 @@ class Notifier:
         assigned = self._consumer.assignment()
         # Re-applied every round so that partitions assigned meanwhile follow the rule too.
         held = set(assigned) if self._over_limit else {tp for tp in self._waiting if tp in assigned}
+        held |= {tp for tp in assigned if self._claims_pending(tp)}
         if held:
             self._consumer.pause(*held)
         free = set(assigned) - held
@@ -287,6 +301,9 @@ class Notifier:
         """Register, decode and queue (or dead-letter) one record; False when the partition was
         rewound because this retry is not due yet (the rest of its batch is then dropped)."""
         is_retry = tp.topic != self._matches
+        if self._claims_pending(tp):  # fetched just before the pause took effect: fetched again later
+            self._consumer.seek(tp, record.offset)
+            return False
         try:
             work_parts = await self._decode_record(record.value, is_retry)
         except _Unusable as exc:
@@ -302,6 +319,13 @@ class Notifier:
                 return False
         self.stats.fetched += 1
         ticket = self._tracker.add(tp, record.offset)
+        if not is_retry and self._claims is not None and not await self._claims.admit(
+            tp.partition, record.offset, record.timestamp, item, record.headers
+        ):
+            self.stats.duplicates += 1
+            self.metrics.count_delivery("duplicate")
+            self._tracker.settle(ticket)  # its claim holder's claim is durable before any commit
+            return True
         if isinstance(item, Digest):
             self._queue(_Work(ticket, None, endpoint, attempt, history, digest=item))
         elif is_retry:  # a retried alert was let through the rate limit at its first attempt
@@ -312,6 +336,10 @@ class Notifier:
             self.stats.held += 1
             self.metrics.count_delivery("held")
         return True
+
+    def _claims_pending(self, tp: TopicPartition) -> bool:
+        """True while a ``matches`` partition waits for its claims to be read back."""
+        return self._claims is not None and tp.topic == self._matches and self._claims.recovering(tp.partition)
 
     def _queue(self, work: _Work) -> None:
         """Put ``work`` on its subscriber's lane and start what the lane may start."""
@@ -642,6 +670,8 @@ class Notifier:
         offsets = self._tracker.to_commit(partitions)
         if not offsets or self._consumer is None:
             return
+        if self._claims is not None and not await self._claims.flush(self._publish):
+            return  # stopping with claims unacknowledged: their alerts are redone after a restart
         try:
             await self._consumer.commit(offsets)
         except KafkaError as exc:
@@ -678,12 +708,20 @@ class Notifier:
         if not self._stopping.is_set():  # when stopping, the lanes are already done
             await self._drain(min(self._settings.shutdown_grace, 10.0), set(revoked))
         await self._commit(set(revoked))
+        if self._claims is not None:
+            await self._claims.revoked(claims_partitions(revoked, self._matches))
         self._tracker.drop(revoked)
         for tp in revoked:
             self._waiting.pop(tp, None)
             with contextlib.suppress(KeyError):  # its lag is the new owner's to report
                 self.metrics.lag.remove(tp.topic, str(tp.partition))
         log.info("partitions revoked: %s", sorted(f"{tp.topic}[{tp.partition}]" for tp in revoked))
+
+
+    def on_assigned(self, assigned: set[TopicPartition]) -> None:
+        """Partitions just assigned: read back the claims of the ``matches`` ones (paused till then)."""
+        if self._claims is not None:
+            self._claims.assigned(claims_partitions(assigned, self._matches))
 
 
 _HISTORY_MAX = 50  # attempts carried by a retry or dead letter (the schedule allows at most 51)
@@ -710,3 +748,4 @@ class _Revocations(ConsumerRebalanceListener):
 
     async def on_partitions_assigned(self, assigned) -> None:
         log.info("partitions assigned: %s", sorted(f"{tp.topic}[{tp.partition}]" for tp in assigned))
+        self._notifier.on_assigned(set(assigned))

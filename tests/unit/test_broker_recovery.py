@@ -34,7 +34,7 @@ class StandInProducer:
     async def stop(self) -> None:
         self.stopped += 1
 
-    async def send(self, topic, value, key=None, headers=None):
+    async def send(self, topic, value, key=None, headers=None, partition=None):
         self.sent += 1
         future = asyncio.get_running_loop().create_future()
         if self.error is not None:

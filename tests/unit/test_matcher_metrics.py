@@ -14,14 +14,13 @@ class FakeMatcher:
 
 def test_metrics_reflect_the_state():
     state = MatcherState(matcher=FakeMatcher(), rules_loaded=12)  # type: ignore[arg-type]
-    state.consumed, state.rejected, state.alerts, state.duplicates = 10, 2, 7, 4
+    state.consumed, state.rejected, state.alerts = 10, 2, 7
     state.lag = {("articles", 0): 5, ("articles", 1): 0}
     text = render(matcher_registry(state, lambda: 3)).decode()
     samples = {(s.name, tuple(sorted(s.labels.items()))): s.value for f in text_string_to_metric_families(text) for s in f.samples}
     assert samples[("newsalert_matcher_articles_consumed_total", ())] == 10
     assert samples[("newsalert_matcher_articles_rejected_total", ())] == 2
     assert samples[("newsalert_matcher_matches_produced_total", ())] == 7
-    assert samples[("newsalert_matcher_duplicates_dropped_total", ())] == 4
     assert samples[("newsalert_matcher_in_flight", ())] == 3
     assert samples[("newsalert_matcher_consumer_lag", (("partition", "0"), ("topic", "articles")))] == 5
     assert samples[("newsalert_matcher_rules_loaded", ())] == 12

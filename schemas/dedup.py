@@ -1,0 +1,38 @@
+"""``StoryClaim``: one alert's claim on a story, on the compacted ``matches.claims`` topic.
+
+The notifier de-duplicates alerts per (subscriber, rule) on their story fingerprints (see
+``newsalert.domain.dedup``). When it lets an alert through it writes the alert's claim to the
+partition of ``matches.claims`` with the same number as the alert's ``matches`` partition, keyed
+by the alert's ``webhook_id``; a notifier that takes the partition over reads them back before it
+delivers anything from it. A tombstone (no value) is written for a claim found expired.
+"""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, Field
+
+from schemas._common import WIRE_CONFIG, Identifier
+
+DEDUP_HEADER = "newsalert-dedup"
+"""Header of an alert record on ``matches``: the JSON list of its article's story fingerprints
+(``newsalert.domain.dedup.story_fingerprints``), set by the matcher, read by the notifier."""
+FINGERPRINTS_MAX = 8
+"""Most fingerprints one claim carries (an article has at most three today)."""
+FINGERPRINT_MAX = 2_100
+"""Longest fingerprint (``url:`` plus a canonical URL)."""
+
+
+class StoryClaim(BaseModel):
+    """Which story an alert claimed for its (subscriber, rule), when, and by which record."""
+
+    model_config = WIRE_CONFIG
+
+    subscriber: Identifier
+    rule: Identifier
+    fingerprints: list[str] = Field(min_length=1, max_length=FINGERPRINTS_MAX)
+    at: float = Field(ge=0, description="When the claim was made, seconds since the epoch (the alert record's timestamp).")
+    by: str = Field(min_length=1, max_length=64, description="The claiming record, as '<matches partition>:<offset>'.")
+
+    def to_json(self) -> bytes:
+        """The compact JSON encoding used as the Kafka record value."""
+        return self.model_dump_json().encode()
