@@ -81,6 +81,11 @@ def run(rules_path: Path, port: int) -> None:
         loglevel=settings.log_level,
         redirect_stdouts=False,
     )
+    # faust's terminal spinner: at WARNING or above, faust sets the root logger to DEBUG and adds
+    # a handler that advances the spinner once per record, so every debug call of every library
+    # (aiokafka logs one per record sent) builds a LogRecord: measured as several % of the
+    # matcher's CPU under load. A service has no terminal to spin on.
+    worker.spinner = None
     worker.execute_from_commandline()
 
 
