@@ -9,7 +9,7 @@
 - ``DeadDelivery``     an alert given up on, on ``deliveries.dead``
 - ``RetryEnvelope``    an alert (or digest) waiting for its next attempt, on ``deliveries.retry.<tier>``
 - ``SubscriberState``  a subscriber disabled (410) or enabled again, on ``deliveries.subscribers``
-- ``StoryClaim``       a delivered story's de-duplication claim, on ``matches.claims``
+- ``ClaimBatch``       de-duplication claims of delivered stories, on ``matches.claims``
 
 JSON Schema files for non-Python producers and consumers are generated into ``schemas/json/``
 by ``newsalert schemas export`` (see ``schemas.export``).
@@ -35,7 +35,7 @@ from schemas.article import (
     TITLE_MAX,
     Article,
 )
-from schemas.dedup import StoryClaim
+from schemas.dedup import ClaimBatch, StoryClaim
 from schemas.delivery import DeadDelivery, DeliveryAttempt, RetryEnvelope, SubscriberState
 from schemas.digest import Digest, DigestPayload
 from schemas.rejected import REJECTED_PAYLOAD_MAX, RejectedRecord
@@ -61,6 +61,7 @@ __all__ = [
     "RejectedRecord",
     "RetryEnvelope",
     "RuleRef",
+    "ClaimBatch",
     "StoryClaim",
     "SubscriberState",
     "WebhookPayload",

@@ -1,10 +1,11 @@
-"""``StoryClaim``: one alert's claim on a story, on the compacted ``matches.claims`` topic.
+"""``ClaimBatch`` of ``StoryClaim``: alerts' claims on stories, on the compacted ``matches.claims`` topic.
 
 The notifier de-duplicates alerts per (subscriber, rule) on their story fingerprints (see
-``newsalert.domain.dedup``). When it lets an alert through it writes the alert's claim to the
-partition of ``matches.claims`` with the same number as the alert's ``matches`` partition, keyed
-by the alert's ``webhook_id``; a notifier that takes the partition over reads them back before it
-delivers anything from it. A tombstone (no value) is written for a claim found expired.
+``newsalert.domain.dedup``). The claims of the alerts it lets through from one fetch of one
+``matches`` partition are written as one ``ClaimBatch`` to the partition of ``matches.claims``
+with the same number, keyed ``<partition>:<offset of the first claiming alert>``; a notifier
+that takes the partition over reads them back before it delivers anything from it. A batch whose
+claims have all expired gets a tombstone (no value), so the compacted topic stays bounded.
 """
 
 from __future__ import annotations
@@ -32,6 +33,18 @@ class StoryClaim(BaseModel):
     fingerprints: list[str] = Field(min_length=1, max_length=FINGERPRINTS_MAX)
     at: float = Field(ge=0, description="When the claim was made, seconds since the epoch (the alert record's timestamp).")
     by: str = Field(min_length=1, max_length=64, description="The claiming record, as '<matches partition>:<offset>'.")
+
+
+CLAIMS_PER_BATCH_MAX = 10_000
+"""Most claims in one batch record (a fetch brings at most 500 alerts)."""
+
+
+class ClaimBatch(BaseModel):
+    """The claims made from one fetch of one ``matches`` partition: one record for many alerts."""
+
+    model_config = WIRE_CONFIG
+
+    claims: list[StoryClaim] = Field(min_length=1, max_length=CLAIMS_PER_BATCH_MAX)
 
     def to_json(self) -> bytes:
         """The compact JSON encoding used as the Kafka record value."""

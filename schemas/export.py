@@ -15,7 +15,7 @@ from pydantic import BaseModel
 
 from schemas.alert import Alert, WebhookPayload
 from schemas.article import Article
-from schemas.dedup import StoryClaim
+from schemas.dedup import ClaimBatch, StoryClaim
 from schemas.delivery import DeadDelivery, DeliveryAttempt, RetryEnvelope, SubscriberState
 from schemas.digest import DigestPayload
 from schemas.rejected import RejectedRecord
@@ -31,7 +31,7 @@ WIRE_MODELS: tuple[type[BaseModel], ...] = (
     DeadDelivery,
     RetryEnvelope,
     SubscriberState,
-    StoryClaim,
+    ClaimBatch,
     RuleSetSnapshot,
     SubscriptionRecord,
 )

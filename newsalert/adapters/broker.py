@@ -95,7 +95,11 @@ class Sent:
         if not self._futures:
             return []
         try:
-            metadata = await asyncio.wait_for(asyncio.gather(*self._futures), timeout=self._timeout_s)
+            # One record (the notifier's attempt records) needs no gather: one task less per wait.
+            waited = self._futures[0] if len(self._futures) == 1 else asyncio.gather(*self._futures)
+            metadata = await asyncio.wait_for(waited, timeout=self._timeout_s)
+            if len(self._futures) == 1:
+                metadata = [metadata]
         except (KafkaError, asyncio.TimeoutError) as exc:
             if self._on_failure is not None:
                 await self._on_failure(exc)

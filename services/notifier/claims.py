@@ -9,17 +9,19 @@ alert), which capped the pipeline at about half its rate (issue 7).
 
 Durability, in three rules:
 
-1. An alert let through writes one ``StoryClaim`` (key = its ``webhook_id``) to the partition of
-   ``matches.claims`` with the number of the alert's ``matches`` partition. It is handed to the
-   producer at once and not waited for in the delivery path.
+1. The claims of the alerts let through from one fetch of one ``matches`` partition go out as one
+   ``ClaimBatch`` record to the partition of ``matches.claims`` with the same number (one record
+   per fetch, not per alert: every Kafka record costs the producer tens of microseconds, and the
+   notifier is the pipeline's busiest process). It is handed to the producer after the fetch is
+   taken in and not waited for in the delivery path.
 2. Before any offset of ``matches`` is committed, ``flush`` waits until every claim handed over so
    far is acknowledged (re-publishing what failed). So a committed alert's claim is durable; a
    claim lost in a crash belongs to an alert that is not committed either and is fetched and
    claimed again, in its partition's order.
 3. When the notifier is assigned a ``matches`` partition, that partition is paused until its
    claims have been read back (``recover``); fetching resumes only then, so no alert is judged
-   against an incomplete book. Claims found expired are not loaded and get a tombstone, so the
-   compacted topic does not grow without end.
+   against an incomplete book. Claims found expired are not loaded; a batch whose claims have all
+   expired gets a tombstone, so the compacted topic does not grow without end.
 
 A claim names its record (``partition:offset``), so an alert fetched again after a crash is not
 a duplicate of itself: it is delivered again with the same ``webhook_id`` (at least once).
@@ -43,7 +45,7 @@ from newsalert.adapters.broker import Publisher, Record, Sent
 from newsalert.config import Settings
 from newsalert.domain.dedup import ClaimBook, is_expired
 from newsalert.errors import TransientError
-from schemas import Alert, StoryClaim
+from schemas import Alert, ClaimBatch, StoryClaim
 from schemas.dedup import DEDUP_HEADER
 
 log = logging.getLogger(__name__)
@@ -73,6 +75,7 @@ class StoryClaims:
         self._publisher = publisher
         self._topic = settings.topic("matches.claims")
         self._unacked: list[tuple[Sent | None, list[Record]]] = []
+        self._pending: dict[int, list[StoryClaim]] = {}  # partition -> claims not handed over yet
         self._recovering: dict[int, asyncio.Task] = {}
         self.loaded = 0
         self.expired = 0
@@ -89,8 +92,19 @@ class StoryClaims:
         if not self.book.check_and_claim(partition, alert.subscriber, alert.rule.id, prints, record, at):
             return False
         claim = StoryClaim(subscriber=alert.subscriber, rule=alert.rule.id, fingerprints=prints, at=at, by=record)
-        await self._send([Record(self._topic, claim.to_json(), key=alert.webhook_id.encode(), partition=partition)])
+        self._pending.setdefault(partition, []).append(claim)
         return True
+
+    async def send_pending(self) -> None:
+        """Hand the claims made since the last call to the producer, one batch per partition."""
+        if not self._pending:
+            return
+        pending, self._pending = self._pending, {}
+        records = [
+            Record(self._topic, ClaimBatch(claims=claims).to_json(), key=claims[0].by.encode(), partition=partition)
+            for partition, claims in pending.items()
+        ]
+        await self._send(records)
 
     async def _send(self, records: list[Record]) -> None:
         """Hand ``records`` to the producer; ``flush`` waits for them (or re-publishes them)."""
@@ -105,6 +119,7 @@ class StoryClaims:
         """Wait until every claim handed over is acknowledged; failed ones go through ``publish``
         (which retries while the broker is away). False when ``publish`` gave up (stopping): the
         caller must not commit then."""
+        await self.send_pending()
         pending, self._unacked = self._unacked, []
         for index, (sent, records) in enumerate(pending):
             if sent is not None:
@@ -146,6 +161,7 @@ class StoryClaims:
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
             self.book.forget(partition)
+            self._pending.pop(partition, None)  # flushed by the revocation's commit before this
 
     async def close(self) -> None:
         """Cancel recoveries still running."""
@@ -167,29 +183,34 @@ class StoryClaims:
         latest = await read_claims(self._settings, self._topic, partition)
         now = time.time()
         tombstones: list[Record] = []
-        for webhook_id, claim in latest.items():
-            if is_expired(claim.at, now, self.book.window_s):
-                tombstones.append(Record(self._topic, None, key=webhook_id, partition=partition))
-                continue
-            self.book.load(partition, claim.subscriber, claim.rule, claim.fingerprints, claim.by, claim.at)
-        self.loaded += len(latest) - len(tombstones)
-        self.expired += len(tombstones)
+        loaded = expired = 0
+        for key, batch in latest.items():
+            live = [c for c in batch.claims if not is_expired(c.at, now, self.book.window_s)]
+            expired += len(batch.claims) - len(live)
+            if not live:
+                tombstones.append(Record(self._topic, None, key=key, partition=partition))
+            for claim in live:
+                self.book.load(partition, claim.subscriber, claim.rule, claim.fingerprints, claim.by, claim.at)
+            loaded += len(live)
+        self.loaded += loaded
+        self.expired += expired
         if tombstones:
-            # Not waited for: a lost tombstone only leaves an expired claim to the next read-back.
+            # Not waited for: a lost tombstone only leaves an expired batch to the next read-back.
             with contextlib.suppress(TransientError):
                 await self._publisher.send_many(tombstones)
-        log.info("claims of %s[%d] read back: %d loaded, %d expired", self._topic, partition, len(latest) - len(tombstones), len(tombstones))
+        log.info("claims of %s[%d] read back: %d loaded, %d expired, %d batch(es) tombstoned",
+                 self._topic, partition, loaded, expired, len(tombstones))
 
 
-async def read_claims(settings: Settings, topic: str, partition: int) -> dict[bytes, StoryClaim]:
-    """The latest claim per key of one partition, from its start to its end at call time, in the
+async def read_claims(settings: Settings, topic: str, partition: int) -> dict[bytes, ClaimBatch]:
+    """The latest claim batch per key of one partition, from its start to its end at call time, in the
     order the keys were last written (a tombstone removes its key; unreadable records are skipped)."""
     consumer = AIOKafkaConsumer(
         bootstrap_servers=settings.kafka_bootstrap, group_id=None, enable_auto_commit=False,
         auto_offset_reset="earliest", client_id="newsalert-notifier-claims",
     )
     tp = TopicPartition(topic, partition)
-    latest: dict[bytes, StoryClaim] = {}
+    latest: dict[bytes, ClaimBatch] = {}
     await consumer.start()
     try:
         consumer.assign([tp])
@@ -204,14 +225,14 @@ async def read_claims(settings: Settings, topic: str, partition: int) -> dict[by
     return latest
 
 
-def _apply(latest: dict[bytes, StoryClaim], record) -> None:
+def _apply(latest: dict[bytes, ClaimBatch], record) -> None:
     """Fold one claims record into ``latest`` (last write of a key wins and moves to the end)."""
     key = record.key or b""
     latest.pop(key, None)
     if record.value is None:
         return
     try:
-        latest[key] = StoryClaim.model_validate_json(record.value)
+        latest[key] = ClaimBatch.model_validate_json(record.value)
     except ValidationError as exc:
         log.warning("skipping an unreadable claim at %s[%d]@%d: %s", record.topic, record.partition, record.offset, exc)
 

@@ -100,8 +100,11 @@ def build_session(settings: Settings) -> aiohttp.ClientSession:
     timeout = aiohttp.ClientTimeout(total=settings.webhook_timeout, connect=settings.webhook_connect_timeout)
     # The SSRF guard vets every address actually connected to (NEWSALERT_ALLOW_PRIVATE_TARGETS...).
     connector = guarded_connector(settings, limit=settings.notifier_max_in_flight, limit_per_host=0)
-    # trust_env=False: proxy variables must not silently reroute signed alerts.
-    return aiohttp.ClientSession(timeout=timeout, connector=connector, trust_env=False)
+    # trust_env=False: proxy variables must not silently reroute signed alerts. No cookie jar: a
+    # webhook receiver has no business setting cookies, and with a shared jar one subscriber's
+    # endpoint could set cookies that are then sent to another subscriber on the same host (it
+    # also saves the jar's work on every response).
+    return aiohttp.ClientSession(timeout=timeout, connector=connector, trust_env=False, cookie_jar=aiohttp.DummyCookieJar())
 
 
 class NotifierProcess:

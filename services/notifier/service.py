@@ -261,6 +261,8 @@ class Notifier:
                 for record in records:
                     if not await self._accept(tp, record):
                         break  # the partition was rewound to a retry not yet due
+            if self._claims is not None:
+                await self._claims.send_pending()  # one claims record per partition of this fetch
             self._close_digests()
             now = loop.time()
             if now >= next_commit:

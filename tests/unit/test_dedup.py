@@ -106,10 +106,12 @@ class _Rec:
         self.key, self.value, self.offset, self.topic, self.partition = key, value, offset, "matches.claims", 0
 
 
-def test_reading_back_keeps_the_last_claim_per_key_and_honours_tombstones():
-    claim = lambda by, at: json.dumps({"subscriber": "s", "rule": "r", "fingerprints": ["id:a"], "at": at, "by": by}).encode()
+def test_reading_back_keeps_the_last_batch_per_key_and_honours_tombstones():
+    def batch(*claims):
+        return json.dumps({"claims": [{"subscriber": "s", "rule": "r", "fingerprints": ["id:a"], "at": at, "by": by}
+                                      for by, at in claims]}).encode()
     latest: dict = {}
-    for rec in [_Rec(b"w1", claim("0:1", 10)), _Rec(b"w2", claim("0:2", 11)), _Rec(b"w1", claim("0:5", 12)),
-                _Rec(b"w2", None), _Rec(b"w3", b"garbage")]:
+    for rec in [_Rec(b"0:1", batch(("0:1", 10), ("0:2", 11))), _Rec(b"0:3", batch(("0:3", 11))),
+                _Rec(b"0:1", batch(("0:1", 12))), _Rec(b"0:3", None), _Rec(b"0:4", b"garbage")]:
         _apply(latest, rec)
-    assert list(latest) == [b"w1"] and latest[b"w1"].by == "0:5"
+    assert list(latest) == [b"0:1"] and [c.by for c in latest[b"0:1"].claims] == ["0:1"]
