@@ -17,6 +17,7 @@ import argparse
 import asyncio
 import base64
 import gc
+import json
 import os
 import subprocess
 import sys
@@ -35,7 +36,9 @@ from newsalert.adapters.broker import KafkaPublisher, Record  # noqa: E402
 from newsalert.adapters.processes import free_port  # noqa: E402
 from newsalert.adapters.topics import ensure_topics  # noqa: E402
 from newsalert.config import Settings, get_settings  # noqa: E402
+from newsalert.domain.dedup import story_fingerprints  # noqa: E402
 from schemas import Alert, Article, Highlight  # noqa: E402
+from schemas.dedup import DEDUP_HEADER  # noqa: E402
 from services.notifier.endpoints import Endpoint  # noqa: E402
 from services.notifier.main import NotifierProcess  # noqa: E402
 
@@ -88,9 +91,17 @@ async def produce(settings: Settings, alerts: list[Alert]) -> None:
         topic = settings.topic("matches")
         for start in range(0, len(alerts), 2000):
             chunk = alerts[start:start + 2000]
-            await publisher.publish_many([Record(topic, a.to_json(), a.subscriber.encode()) for a in chunk])
+            # With story fingerprints, as the matcher sends them: the notifier's de-duplication runs.
+            await publisher.publish_many([Record(topic, a.to_json(), a.subscriber.encode(), headers=fingerprint_header(a))
+                                          for a in chunk])
     finally:
         await publisher.stop()
+
+
+def fingerprint_header(alert: Alert) -> tuple:
+    """The ``newsalert-dedup`` header the matcher would put on ``alert``."""
+    prints = story_fingerprints(alert.article.id, alert.article.url, alert.article.title, alert.article.excerpt)
+    return ((DEDUP_HEADER, json.dumps(prints).encode()),)
 
 
 async def received(session: aiohttp.ClientSession, port: int) -> int:

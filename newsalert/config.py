@@ -158,6 +158,13 @@ class Settings(BaseSettings):
         description="Notifier: most fetched alerts not yet settled; above it, fetching pauses "
         "(bounds memory while a subscriber is slow).",
     )
+    notifier_linger_ms: int = Field(
+        20,
+        ge=0,
+        description="Notifier: milliseconds its producer waits to fill a batch of attempt records, "
+        "claims and retries. Delivered alerts do not wait for it (their lane moves on at once); "
+        "it delays only their commit, and retries and dead letters, which are waited for in the lane.",
+    )
     notifier_commit_interval: float = Field(
         1.0, gt=0, description="Notifier: seconds between offset commits while alerts flow."
     )

@@ -130,7 +130,7 @@ class NotifierProcess:
         """Create topics, serve health, consume and deliver until ``stop()``; then close all."""
         await ensure_topics(self.settings)
         runner = await self._start_health() if self.port is not None else None
-        publisher = KafkaPublisher(self.settings, client_id="newsalert-notifier")
+        publisher = KafkaPublisher(self.settings, client_id="newsalert-notifier", linger_ms=self.settings.notifier_linger_ms)
         session = build_session(self.settings)
         states_started = False
         directory = SubscriberDirectory(self.settings, self.endpoints)
