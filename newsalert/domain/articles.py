@@ -12,17 +12,14 @@ title or body that cleans to nothing becomes ``None``.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from typing import Any
 
 from pydantic import ValidationError
 
-from newsalert.domain.text import clean_text
+from newsalert.domain.text import clean_line, clean_text
 from newsalert.errors import InputError
 from schemas import ARTICLE_MAX_BYTES, Article
-
-_ANY_WHITESPACE = re.compile(r"\s+")
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,7 +45,7 @@ class InvalidArticle(InputError):
 
 def clean_article(article: Article) -> Article:
     """``article`` with its title and body cleaned (see the module docstring); other fields kept."""
-    title = _ANY_WHITESPACE.sub(" ", clean_text(article.title)).strip()
+    title = clean_line(article.title)  # clean_text collapsed to one line, in one split/join
     body = clean_text(article.body)
     return article.model_copy(update={"title": title or None, "body": body or None})
 

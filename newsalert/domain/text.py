@@ -41,6 +41,27 @@ def clean_text(raw: str | None) -> str:
     """
     if not raw:
         return ""
+    return _collapse_whitespace(strip_markup(raw))
+
+
+def clean_line(raw: str | None) -> str:
+    """``clean_text`` on one line: every run of whitespace, newlines included, becomes one space.
+
+    Equal to ``re.sub(r"\\s+", " ", clean_text(raw)).strip()``: ``clean_text`` keeps the words of
+    ``str.split()`` and puts one space, newline or blank line between them, and ``\\s`` is the
+    same whitespace as ``str.split``'s. Done directly it is one C-level split and join, several
+    times cheaper than collapsing lines and then substituting them away.
+    """
+    if not raw:
+        return ""
+    return " ".join(strip_markup(raw).split())
+
+
+def strip_markup(raw: str) -> str:
+    """The first half of ``clean_text``: tags, comments, scripts removed, entities decoded.
+
+    Whitespace is left as it is (the tags of block elements become blank lines).
+    """
     text = raw
     if "<" in text:  # no tag, comment or script without one
         text = _SCRIPT_STYLE.sub(" ", text)
@@ -49,7 +70,7 @@ def clean_text(raw: str | None) -> str:
         text = _TAG.sub(" ", text)
     if "&" in text:
         text = html.unescape(text)
-    return _collapse_whitespace(text)
+    return text
 
 
 def _collapse_whitespace(text: str) -> str:
@@ -59,17 +80,23 @@ def _collapse_whitespace(text: str) -> str:
     the regex formulation (runs of ``[^\\S\\n]`` to a space, ``\\s*\\n\\s*\\n\\s*`` to a blank
     line, `` *\\n *`` to a newline, strip) at a seventh of the cost: per-character regex scans were
     most of the matcher's cleaning time.
+
+    A line that already is words with single spaces is kept without splitting it into words: the
+    usual case, since the matcher cleans again text that ingest cleaned. ``isprintable()`` is
+    False for every whitespace character except the space, so it and the space checks (all
+    C-level scans, no allocation) prove the split and join would give the line back.
     """
     out: list[str] = []
     blank = False
     for line in text.split("\n"):
-        words = line.split()
-        if not words:
+        if not (line.isprintable() and "  " not in line and line[:1] != " " and line[-1:] != " "):
+            line = " ".join(line.split())
+        if not line:
             blank = True
             continue
         if out:
             out.append("\n\n" if blank else "\n")
-        out.append(" ".join(words))
+        out.append(line)
         blank = False
     return "".join(out)
 
@@ -125,28 +152,88 @@ class TokenStream:
     """The tokens of one text; their character offsets are computed only when asked for.
 
     The matcher needs the token strings of every article but the offsets only for highlights, and
-    building the two lists of offsets costs more than finding the tokens.
+    building the two lists of offsets costs more than finding the tokens. For ASCII tokens the
+    offsets of a few tokens can also be found without those lists (:meth:`starts_of`).
     """
 
-    __slots__ = ("texts", "_pieces", "_starts", "_ends")
+    __slots__ = ("texts", "_translated", "_starts", "_ends")
 
-    def __init__(self, texts: list[str], pieces: list[str] | None, starts: list[int] | None = None, ends: list[int] | None = None) -> None:
+    def __init__(self, texts: list[str], translated: str | None, starts: list[int] | None = None, ends: list[int] | None = None) -> None:
         self.texts = texts
-        self._pieces = pieces
+        # ASCII path: the text with tokens lower-cased and every other character a space, same
+        # offsets as the text. None when the offsets were computed up front (Unicode path).
+        self._translated = translated
         self._starts = starts
         self._ends = ends
 
-    def spans(self) -> tuple[list[int], list[int]]:
-        """Start and end offsets of each token (computed on first use)."""
-        if self._starts is None or self._ends is None:
-            # ``_pieces`` is the translated text split on single spaces: piece j starts after the
-            # previous pieces and one space each; the tokens are the non-empty pieces.
-            pieces = self._pieces or []
+    def starts(self) -> list[int]:
+        """Start offset of each token (computed on first use)."""
+        if self._starts is None:
+            # Split on single spaces, piece j starts after the previous pieces and one space
+            # each; the tokens are the non-empty pieces.
+            pieces = (self._translated or "").split(" ")
             piece_starts = accumulate(map(add, map(len, pieces), repeat(1)), initial=0)
             self._starts = list(compress(piece_starts, pieces))
-            self._ends = list(map(add, self._starts, map(len, self.texts)))
-            self._pieces = None
-        return self._starts, self._ends
+        return self._starts
+
+    def starts_of(self, indices: list[int], chars_before: list[int]) -> list[int]:
+        """Start offsets of the tokens ``indices`` (ascending); ``chars_before[k]`` is the total
+        length of the tokens before token ``indices[k]``.
+
+        Without the list of all offsets (ASCII tokens, not asked for yet), they are found in the
+        translated text by one forward scan of C-level ``count`` calls (``_find_token_starts``),
+        which for the few tokens a highlight needs is cheaper than the offsets of the whole field.
+        """
+        if self._starts is not None or self._translated is None:
+            starts = self.starts()
+            return [starts[i] for i in indices]
+        return _find_token_starts(self._translated, self.texts, indices, chars_before)
+
+    def ends_of(self, indices: list[int], starts: list[int]) -> list[int]:
+        """End offsets of the tokens ``indices``, which start at ``starts``."""
+        if self._ends is not None:
+            return [self._ends[i] for i in indices]
+        # ASCII tokens: a token is as long as its source text.
+        return list(map(add, starts, map(len, map(self.texts.__getitem__, indices))))
+
+    def end(self, index: int) -> int:
+        """End offset of token ``index`` (without a list of all ends for ASCII tokens)."""
+        if self._ends is not None:
+            return self._ends[index]
+        return self.starts()[index] + len(self.texts[index])
+
+    def spans(self) -> tuple[list[int], list[int]]:
+        """Start and end offsets of each token (computed on first use)."""
+        starts = self.starts()
+        if self._ends is None:
+            self._ends = list(map(add, starts, map(len, self.texts)))
+        return starts, self._ends
+
+
+def _find_token_starts(translated: str, texts: list[str], indices: list[int], chars_before: list[int]) -> list[int]:
+    """Where tokens ``indices`` (ascending) start in ``translated``: tokens separated by spaces.
+
+    Token i is preceded by ``chars_before`` token characters and by spaces, at least one before
+    each earlier token but the first. So it starts at or after ``p = chars_before + i``; while
+    ``translated[:p]`` holds fewer token characters than that, the missing ones are at least as
+    many positions further on, and ``p`` moves there (counting the spaces skipped). Once the
+    count is right only spaces remain before the token, and ``find`` of its text from ``p``
+    lands on it. ``p`` and its space count carry over to the next token: one scan for all.
+    """
+    out = []
+    count = translated.count
+    p = spaces = 0  # translated[:p] holds ``spaces`` spaces
+    for i, before in zip(indices, chars_before):
+        low = before + i
+        if low > p:
+            spaces += count(" ", p, low)
+            p = low
+        while before + spaces > p:  # fewer than ``before`` token characters in translated[:p]
+            nxt = before + spaces
+            spaces += count(" ", p, nxt)
+            p = nxt
+        out.append(translated.find(texts[i], p))
+    return out
 
 
 def tokenise(text: str) -> TokenStream:
@@ -155,8 +242,8 @@ def tokenise(text: str) -> TokenStream:
         # Encoding with ``replace`` keeps one byte per character, so offsets in the translated
         # text are offsets in ``text``; splitting on single spaces leaves empty pieces between
         # consecutive separators. All C-level: no regex, no Python loop.
-        pieces = text.encode("ascii", "replace").translate(_ASCII_TOKEN_BYTES).decode("ascii").split(" ")
-        return TokenStream(list(filter(None, pieces)), pieces)
+        translated = text.encode("ascii", "replace").translate(_ASCII_TOKEN_BYTES).decode("ascii")
+        return TokenStream(list(filter(None, translated.split(" "))), translated)
     texts, starts, ends = _unicode_token_spans(text)
     return TokenStream(texts, None, starts, ends)
 

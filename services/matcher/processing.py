@@ -34,7 +34,7 @@ from newsalert.domain.matching import Document, RuleMatch, prepare
 from schemas.dedup import DEDUP_HEADER
 from schemas import HIGHLIGHTS_MAX, Alert, Article, ArticleSummary, Highlight, RejectedRecord, RuleRef
 from schemas._common import truncate, utc_now
-from schemas.alert import HIGHLIGHT_TEXT_MAX
+from schemas.alert import HIGHLIGHT_TEXT_MAX, AlertEncoder
 from schemas.rejected import REASON_MAX
 
 log = logging.getLogger(__name__)
@@ -107,6 +107,7 @@ class ArticleMatcher:
         # True: every alert record carries its article's story fingerprints in a header
         # (``DEDUP_HEADER``), which the notifier de-duplicates on (services/notifier/claims.py).
         self.dedup = dedup
+        self._encoder = AlertEncoder()  # caches the encoded rules and subscribers of this rule set
 
     def process(self, raw: bytes | None, position: SourcePosition) -> Outcome:
         """The records to publish for ``raw`` read at ``position``; never raises for a bad record."""
@@ -116,7 +117,7 @@ class ArticleMatcher:
             log.warning("rejected %s: %s", _where(position), exc)
             return self._reject(exc, str(exc), raw, position, exc.record_id)
         try:
-            alerts = self.alerts_for(article, _ingested_at(position))
+            alerts = self.alert_values(article, _ingested_at(position))
         except MemoryError:
             raise
         except Exception as exc:  # noqa: BLE001 - one record's failure must not stop the stream
@@ -127,20 +128,46 @@ class ArticleMatcher:
         if self.dedup and alerts:
             prints = story_fingerprints(article.id, article.url, article.title, article.body)
             headers = ((DEDUP_HEADER, json.dumps(prints).encode()),)
-        records = [Record(self.matches_topic, alert.to_json(), key=alert.subscriber.encode(), headers=headers) for alert in alerts]
+        records = [Record(self.matches_topic, value, key=subscriber.encode(), headers=headers) for subscriber, value in alerts]
         return Outcome(records=records, article_id=article.id, alerts=len(alerts))
 
     def alerts_for(self, article: Article, ingested_at: datetime | None = None) -> list[Alert]:
         """One alert per (matching rule, subscriber notified by it), in rule-file order.
 
-        ``article`` must be cleaned (``parse_article`` / ``decode_article`` output).
+        ``article`` must be cleaned (``parse_article`` / ``decode_article`` output). One validated
+        ``Alert`` model per alert: the reference that :meth:`alert_values` encodes faster.
         """
+        matched, matched_at = self._matched_rules(article)
+        return self._alerts(article, matched, matched_at, ingested_at)
+
+    def alert_values(self, article: Article, ingested_at: datetime | None = None) -> list[tuple[str, bytes]]:
+        """``(subscriber, alert.to_json())`` for each alert of :meth:`alerts_for`, same order and bytes.
+
+        The bytes are joined from parts encoded once per article, rule or subscriber
+        (``schemas.alert.AlertEncoder``) instead of one model per alert. Should anything in them
+        fail (a part that is not valid for an ``Alert``), the alerts are built as models after
+        all: what is raised, and so dead-lettered, is then exactly what ``alerts_for`` raises.
+        """
+        matched, matched_at = self._matched_rules(article)
+        if not matched:
+            return []
+        try:
+            return self._encoded(article, matched, matched_at, ingested_at)
+        except MemoryError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - the models decide what is wrong
+            alerts = self._alerts(article, matched, matched_at, ingested_at)  # raises the Alert's error
+            # The models accepted what the encoder refused: a bug in the encoder, not in the input.
+            log.warning("encoding the alerts of article %r raised %r; built them as models", article.id, exc)
+            return [(alert.subscriber, alert.to_json()) for alert in alerts]
+
+    def _matched_rules(self, article: Article) -> tuple[list[tuple[RuleInfo, RuleMatch]], datetime]:
+        """The rules that match ``article``, pass its filters and notify someone; and the match time."""
         # parse_article already cleaned title and body: clean once (cleaning twice costs a third
         # of the matcher's CPU and is not idempotent, and highlights must point into this text).
         doc = prepare(article.title, article.body, article.source, cleaned=True)
         matched_at = self._clock()
-        summary: ArticleSummary | None = None  # built once per article, only if something matches
-        alerts: list[Alert] = []
+        matched = []
         for match in self.engine.match(doc):
             rule = self.rules[match.rule_id]
             if not rule_accepts(rule, article):
@@ -150,7 +177,18 @@ class ArticleMatcher:
                 # `newsalert match` only): nothing to deliver.
                 log.debug("rule %r matched article %r but notifies nobody", rule.id, article.id)
                 continue
-            summary = summary or ArticleSummary.of(article)
+            matched.append((rule, match))
+        return matched, matched_at
+
+    def _alerts(
+        self, article: Article, matched: list[tuple[RuleInfo, RuleMatch]], matched_at: datetime, ingested_at: datetime | None
+    ) -> list[Alert]:
+        """The alerts of ``matched`` as validated models, one per (rule, subscriber)."""
+        if not matched:
+            return []
+        summary = ArticleSummary.of(article)  # once per article, only if something matched
+        alerts: list[Alert] = []
+        for rule, match in matched:
             ref = RuleRef(id=rule.id, query=rule.query)
             highlights = wire_highlights(match)
             for subscriber in rule.notify:
@@ -162,6 +200,19 @@ class ArticleMatcher:
                     )
                 )
         return alerts
+
+    def _encoded(
+        self, article: Article, matched: list[tuple[RuleInfo, RuleMatch]], matched_at: datetime, ingested_at: datetime | None
+    ) -> list[tuple[str, bytes]]:
+        """What :meth:`_alerts` builds, as ``(subscriber, JSON)``, from parts encoded once each."""
+        # The same summary model as _alerts; the encoder validates every other part as the
+        # Alert would (the highlights in one call for the list, not one model each).
+        alerts = self._encoder.article(ArticleSummary.of(article), matched_at, ingested_at, self.ruleset_version)
+        values: list[tuple[str, bytes]] = []
+        for rule, match in matched:
+            encoded = alerts.encode(rule.id, rule.query, highlight_fields(match), rule.notify)
+            values.extend(zip(rule.notify, encoded))
+        return values
 
     def _reject(
         self, exc: BaseException, reason: str, raw: bytes | None, position: SourcePosition, record_id: str | None
@@ -197,7 +248,12 @@ def decode_article(raw: bytes | None) -> Article:
 
 
 def wire_highlights(match: RuleMatch) -> list[Highlight]:
-    """The engine's highlights as wire models, at most ``HIGHLIGHTS_MAX``.
+    """The engine's highlights as wire models, at most ``HIGHLIGHTS_MAX`` (see ``highlight_fields``)."""
+    return [Highlight(**fields) for fields in highlight_fields(match)]
+
+
+def highlight_fields(match: RuleMatch) -> list[dict]:
+    """The fields of the wire highlights of ``match``, at most ``HIGHLIGHTS_MAX``, not validated.
 
     A highlight longer than ``HIGHLIGHT_TEXT_MAX`` (a prefix term such as ``missile*`` matching
     one enormous run of letters) is shortened to its first ``HIGHLIGHT_TEXT_MAX`` characters, end
@@ -206,7 +262,7 @@ def wire_highlights(match: RuleMatch) -> list[Highlight]:
     out = []
     for h in match.highlights[:HIGHLIGHTS_MAX]:
         text = h.text[:HIGHLIGHT_TEXT_MAX]
-        out.append(Highlight(field=h.field, text=text, start=h.start, end=h.start + len(text)))
+        out.append({"field": h.field, "text": text, "start": h.start, "end": h.start + len(text)})
     return out
 
 

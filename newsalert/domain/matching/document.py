@@ -10,8 +10,6 @@ finds every rule term at token boundaries.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from itertools import accumulate, repeat
-from operator import add
 
 from newsalert.domain.query.ast import Field
 from newsalert.domain.text import TokenStream, clean_text, tokenise
@@ -28,27 +26,20 @@ class FieldText:
     tokens: list[str]
     haystack: str
     stream: TokenStream = field(repr=False)
-    _hay_starts: list[int] | None = field(default=None, repr=False)
 
     @property
     def starts(self) -> list[int]:
         """Character offset in ``text`` where each token starts (computed on first use)."""
-        return self.stream.spans()[0]
+        return self.stream.starts()
 
     @property
     def ends(self) -> list[int]:
         """Character offset in ``text`` where each token ends (computed on first use)."""
         return self.stream.spans()[1]
 
-    def hay_starts(self) -> list[int]:
-        """Offset in ``haystack`` of the space before each token, ascending (built on first use).
-
-        The space before token i is at i + (length of tokens 0..i-1): running sums of
-        ``len(token) + 1``, all computed in C by ``accumulate`` and ``map``.
-        """
-        if self._hay_starts is None:
-            self._hay_starts = list(accumulate(map(add, map(len, self.tokens), repeat(1)), initial=0))
-        return self._hay_starts
+    def end(self, index: int) -> int:
+        """Character offset in ``text`` where token ``index`` ends (without a list of all ends)."""
+        return self.stream.end(index)
 
 
 @dataclass(slots=True)

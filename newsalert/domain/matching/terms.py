@@ -16,7 +16,7 @@ import ahocorasick
 
 from bisect import bisect_left, bisect_right
 from collections.abc import Callable
-from itertools import chain, repeat
+from itertools import accumulate, chain, repeat
 from operator import add, and_, itemgetter, lshift, rshift, sub
 
 from newsalert.domain.matching.document import FIELD_ORDER, Document
@@ -29,9 +29,9 @@ Span = tuple[str, int, int]
 # A hit from the automaton is (end offset, pattern id).
 _END = itemgetter(0)
 _PID = itemgetter(1)
-# Token indices fit in 32 bits (a field is far shorter than 4 billion tokens).
-_TOKEN_BITS = 32
-_TOKEN_MASK = (1 << _TOKEN_BITS) - 1
+# Haystack offsets fit in 32 bits (a field is far shorter than 4 billion characters).
+_OFFSET_BITS = 32
+_OFFSET_MASK = (1 << _OFFSET_BITS) - 1
 
 
 def pattern_of(tokens: tuple[str, ...], prefix: bool) -> str:
@@ -54,6 +54,7 @@ class TermTable:
         self.pattern_chars: list[int] = []  # pattern id -> length in characters
         self.pattern_back: list[int] = []  # pattern id -> length - 1: from its last to its first character
         self.pattern_last: list[int] = []  # pattern id -> tokens - 1: from its first to its last token
+        self.pattern_lead: list[int] = []  # pattern id -> from its first space to the space before its last token
         # field -> pattern id -> ids of the terms that this pattern, found in this field, makes present
         self.field_terms: dict[str, list[tuple[int, ...]]] = {f: [] for f in FIELD_ORDER}
         self.automaton: ahocorasick.Automaton | None = None
@@ -81,6 +82,7 @@ class TermTable:
             self.pattern_chars.append(len(pattern))
             self.pattern_back.append(len(pattern) - 1)
             self.pattern_last.append(len(term.tokens) - 1)
+            self.pattern_lead.append(sum(len(token) + 1 for token in term.tokens[:-1]))
             for per_field in self.field_terms.values():
                 per_field.append(())
         tid = len(self.term_pattern)
@@ -112,12 +114,14 @@ class TermTable:
 class ArticleState:
     """What the automaton found in one article, shared by every rule evaluated on it.
 
-    Token positions are only needed for NEAR and highlights; they are computed for a whole field
-    at once, on first use, with C-level ``map``/``sorted``/``bisect`` rather than a Python loop
-    per hit (an article has hundreds of hits at 100,000 rules).
+    Token positions are only needed for NEAR and highlights, and only for the few patterns
+    involved: they are computed per (field, pattern) on first use, with C-level ``map``,
+    ``sorted`` and ``str.count`` rather than a Python loop per hit, and without offsets for the
+    tokens of the field that no highlight needs (an article has hundreds of hits at 100,000
+    rules, a match a handful of highlights).
     """
 
-    __slots__ = ("doc", "table", "present", "highlights", "_hits", "_located", "_hit_keys_cache", "_spans", "_keys")
+    __slots__ = ("doc", "table", "present", "highlights", "_hits", "_located", "_positions", "_spans", "_keys")
 
     def __init__(self, table: TermTable, doc: Document) -> None:
         self.doc = doc
@@ -127,7 +131,7 @@ class ArticleState:
         self.highlights: dict[HighlightKey, Highlight] = {}
         self._hits: dict[str, list[tuple[int, int]]] = {}
         self._located: dict[str, tuple[list[int], list[int]]] = {}
-        self._hit_keys_cache: dict[str, list[HighlightKey]] = {}
+        self._positions: dict[tuple[str, int], tuple[list[int], list[int]]] = {}
         self._spans: dict[int, dict[str, list[tuple[int, int]]]] = {}
         self._keys: dict[int, list[HighlightKey]] = {}
         automaton = table.automaton
@@ -149,39 +153,57 @@ class ArticleState:
 
     def _located_hits(self, name: str) -> tuple[list[int], list[int]]:
         """Every hit of field ``name`` as two parallel lists sorted by (pattern id, position): the
-        pattern ids and the token index where each hit starts (computed on first use)."""
+        pattern ids and the haystack offset where each hit starts (computed on first use)."""
         located = self._located.get(name)
         if located is None:
             hits = self._hits.get(name, [])
             pids = list(map(_PID, hits))
             # A hit ends at ``end``; it starts ``chars - 1`` earlier, on the space before a token.
             firsts = map(sub, map(_END, hits), map(self.table.pattern_back.__getitem__, pids))
-            tokens = map(bisect_left, repeat(self.doc.field(name).hay_starts()), firsts)
-            # Sorted by (pattern id, token) as one int each: sorting ints is several times faster
+            # Sorted by (pattern id, offset) as one int each: sorting ints is several times faster
             # than sorting tuples, and splitting them again is two C-level maps.
-            ordered = sorted(map(add, map(lshift, pids, repeat(_TOKEN_BITS)), tokens))
+            ordered = sorted(map(add, map(lshift, pids, repeat(_OFFSET_BITS)), firsts))
             located = self._located[name] = (
-                list(map(rshift, ordered, repeat(_TOKEN_BITS))),
-                list(map(and_, ordered, repeat(_TOKEN_MASK))),
+                list(map(rshift, ordered, repeat(_OFFSET_BITS))),
+                list(map(and_, ordered, repeat(_OFFSET_MASK))),
             )
         return located
 
-    def _hit_keys(self, name: str) -> list[HighlightKey]:
-        """The highlight key of every located hit of field ``name``, same order, built in C."""
-        keys = self._hit_keys_cache.get(name)
-        if keys is None:
+    def _hit_positions(self, name: str, pid: int) -> tuple[list[int], list[int]]:
+        """The hits of pattern ``pid`` in field ``name``, ascending: the haystack offset where each
+        starts (the space before its first token) and the index of that token (cached)."""
+        key = (name, pid)
+        found = self._positions.get(key)
+        if found is None:
             pids, firsts = self._located_hits(name)
-            text = self.doc.field(name)
-            lasts = map(add, firsts, map(self.table.pattern_last.__getitem__, pids))
-            keys = list(zip(repeat(FIELD_RANK[name]), map(text.starts.__getitem__, firsts), map(text.ends.__getitem__, lasts)))
-            self._hit_keys_cache[name] = keys
-        return keys
+            low = bisect_left(pids, pid)
+            offsets = firsts[low:bisect_right(pids, pid, low)]
+            # The haystack has one space before each token, so the spaces before a hit number the
+            # tokens before it: counted in C from one hit to the next, one scan per pattern.
+            count = self.doc.field(name).haystack.count
+            tokens = list(accumulate(map(count, repeat(" "), chain((0,), offsets), offsets)))
+            found = self._positions[key] = (offsets, tokens)
+        return found
 
-    def _hit_range(self, name: str, pid: int) -> tuple[int, int]:
-        """Where pattern ``pid``'s hits are in field ``name``'s located lists."""
-        pids = self._located_hits(name)[0]
-        low = bisect_left(pids, pid)
-        return low, bisect_right(pids, pid, low)
+    def _hit_keys(self, name: str, pid: int) -> list[HighlightKey]:
+        """The highlight key of each hit of pattern ``pid`` in field ``name``.
+
+        Character offsets come from the tokens' haystack offsets (``TokenStream.starts_of``):
+        a token at haystack offset ``o`` with index ``t`` has ``o - t`` token characters before it.
+        """
+        offsets, tokens = self._hit_positions(name, pid)
+        if not tokens:
+            return []
+        stream = self.doc.field(name).stream
+        starts = stream.starts_of(tokens, list(map(sub, offsets, tokens)))
+        last = self.table.pattern_last[pid]
+        if last:  # a phrase: it ends where its last token ends
+            lasts = [t + last for t in tokens]
+            lead = self.table.pattern_lead[pid]
+            ends = stream.ends_of(lasts, stream.starts_of(lasts, [o + lead - t for o, t in zip(offsets, lasts)]))
+        else:
+            ends = stream.ends_of(tokens, starts)
+        return list(zip(repeat(FIELD_RANK[name]), starts, ends))
 
     def spans(self, tid: int) -> dict[str, list[tuple[int, int]]]:
         """Field -> sorted token spans ``(start, end)`` of term ``tid`` in this article."""
@@ -194,9 +216,9 @@ class ArticleState:
                 width = table.pattern_tokens[pid]
                 for name in table.term_fields[tid]:
                     if name in self._hits:
-                        low, high = self._hit_range(name, pid)
-                        if low < high:
-                            found[name] = [(s, s + width) for s in self._located_hits(name)[1][low:high]]
+                        tokens = self._hit_positions(name, pid)[1]
+                        if tokens:
+                            found[name] = [(s, s + width) for s in tokens]
             self._spans[tid] = found
         return found
 
@@ -207,7 +229,7 @@ class ArticleState:
     def span_key(self, name: str, first: int, stop: int) -> HighlightKey:
         """The highlight key of tokens ``first`` to ``stop - 1`` of field ``name``."""
         text = self.doc.field(name)
-        return (FIELD_RANK[name], text.starts[first], text.ends[stop - 1])
+        return (FIELD_RANK[name], text.starts[first], text.end(stop - 1))
 
     def keys(self, tid: int) -> list[HighlightKey]:
         """Highlight keys of every occurrence of term ``tid`` (cached: rules share terms)."""
@@ -219,9 +241,7 @@ class ArticleState:
                 pid = table.term_pattern[tid]
                 for name in table.term_fields[tid]:
                     if name in self._hits:
-                        low, high = self._hit_range(name, pid)
-                        if low < high:
-                            found += self._hit_keys(name)[low:high]
+                        found += self._hit_keys(name, pid)
             self._keys[tid] = found
         return found
 
