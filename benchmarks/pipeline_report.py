@@ -78,22 +78,32 @@ def render(report: dict) -> str:
 
 NOTES = """\
 Notes (hand-written in `benchmarks/pipeline_report.py`, kept across runs; update them after a run on a quiet
-machine). First runs, 2026-11-28, on this 2-core machine while other test suites ran (load average 4 to 8):
-every target was missed by more than an order of magnitude. What the figures say: (1) the rule set is heavy on
-fan-out: the generator draws each rule from a real article, and with the 10,000 rules it generated then an
-article matched 16 to 19 of them (the generator has changed since; the alerts/article column of a new run
-gives the current fan-out), so 1,000 articles/s would be about 17,000 signed POSTs/s, well beyond one Python notifier
-process (a few hundred per second measured here); (2) the matcher and the notifier each used 20 to 60 % of a
-core while a backlog waited: on a machine this busy that is waiting (acknowledgements, HTTP round trips)
-or CPU starvation by the other processes, which only a quiet run tells apart; their profiles show event-loop,
-aiokafka, aiohttp and pydantic work more than the matching engine. Tried: `python benchmarks/pipeline_bench.py --loads 200 --duration 15 --matchers 2 --notifiers 2 --no-profile
---raw-count 30000 --no-write` (same machine, 18:16): the matcher group matched 80 articles/s at 200/s and 96 at
-full load, the notifier group delivered 558 and 563 alerts/s, against 57 to 128 articles/s and 350 to 600
-alerts/s with one of each; the pipeline's processes then used about 1.5 of the 2 cores together, so on this
-machine more processes do not help and the cost per article and per alert has to come down. What to try next:
-fewer pydantic round trips per alert in the matcher (an alert model built, then serialised, per subscriber)
-and in the notifier (each alert parsed back into a model), more concurrent POSTs per notifier; `--rules N` and
-`--subscribers N` show how the figures move with the fan-out.
+machine). Session of 2026-12-01 (the first runs, 2026-11-28, missed every target by more than 10×):
+
+- What changed the figures. (1) De-duplication left the matcher: it was a second faust agent with a faust Table
+  whose changelog records went one by one through faust's producer buffer (`producer buffer full size 101` in the
+  log, commits taking 5 s), three per alert, behind an extra `matches.candidates` hop. It now runs in the notifier
+  (`services/notifier/claims.py`: claims in memory, one `ClaimBatch` record per partition per fetch). At 200
+  articles/s the matcher went from 103 to 187-197 articles/s with the same rules and fan-out. (2) faust's terminal
+  spinner turned the matcher's root logger to DEBUG at WARNING, so every aiokafka debug call built a log record.
+  (3) The matcher's pure path (parse, match, alert JSON): 882 -> 586 µs per article at 10k rules
+  (`python benchmarks/matcher_cpu.py`). (4) Notifier: claims batched, producer linger 20 ms (attempt records are
+  off the delivery path), no cookie jar: 430-560 µs CPU per alert (`python benchmarks/notifier_throughput.py`,
+  runs vary by 20 %).
+- What this machine charges. A process that sleeps and is woken pays 40-170 µs of CPU per wake-up in this VM
+  (measured: an `asyncio.sleep` wake-up 172 µs, an `epoll` timeout 47 µs, a `send` to a sleeping peer 40 µs);
+  aiokafka costs 80-150 µs of CPU per record produced at 1,000-5,000 records/s whatever the linger; aiohttp about
+  200-250 µs per POST on the client side and as much again in the receiver. Lightly loaded processes wake more
+  often per message, so the CPU per article is highest at low rates.
+- Why 1,000 articles/s is out of reach here. The rules produce 4 to 6 alerts per article (the alerts/article
+  column), so 1,000 articles/s is about 5,000 signed POSTs/s: at about 500 µs of notifier CPU per alert that is 2.5
+  cores for the notifiers alone, before the receiver's side of each POST, the matcher and the broker, on 2 cores.
+  30 % of the raw aiokafka rate (the last table row: about 11,000 articles/s produced and consumed) would be about
+  3,300 articles/s, some 17,000 POSTs/s: further still.
+- Tried and dropped (same commands, alternated runs): uvloop in the notifier (530-676 µs per alert against
+  433-482 with asyncio's loop); aiokafka `create_batch`/`send_batch` instead of `send` (no difference); one task
+  settling all acknowledgements in order instead of one per alert (no difference); two matchers and two notifiers
+  (2026-11-28: no gain on 2 cores with the broker on them).
 """
 
 
@@ -184,7 +194,7 @@ def _why(flat: dict) -> list[str]:
     busy = ", ".join(f"{name} {pct:.0f} %" for name, pct in cpu.items())
     text = (f"At full load the matcher group matched {flat['matcher_rate']:,.0f} articles/s and the notifier group delivered "
             f"{flat['alerts_rate']:,.0f} alerts/s; every article produces {flat['fanout']:.1f} alerts on average with these "
-            f"rules, so N articles/s means about {flat['fanout']:.0f}·N signed webhook POSTs/s. CPU of one core per process: {busy}.")
+            f"rules, so N articles/s means about {flat['fanout']:.1f}·N signed webhook POSTs/s. CPU of one core per process: {busy}.")
     waiting = [name for name, pct in cpu.items() if name.startswith(("matcher", "notifier")) and pct < 70]
     if waiting:
         text += (f" {', '.join(waiting)} stayed well below one core while a backlog waited: bound by waiting (broker "
