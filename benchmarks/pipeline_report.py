@@ -95,11 +95,18 @@ machine). Session of 2026-12-01 (the first runs, 2026-11-28, missed every target
   aiokafka costs 80-150 µs of CPU per record produced at 1,000-5,000 records/s whatever the linger; aiohttp about
   200-250 µs per POST on the client side and as much again in the receiver. Lightly loaded processes wake more
   often per message, so the CPU per article is highest at low rates.
-- Why 1,000 articles/s is out of reach here. The rules produce 4 to 6 alerts per article (the alerts/article
-  column), so 1,000 articles/s is about 5,000 signed POSTs/s: at about 500 µs of notifier CPU per alert that is 2.5
-  cores for the notifiers alone, before the receiver's side of each POST, the matcher and the broker, on 2 cores.
-  30 % of the raw aiokafka rate (the last table row: about 11,000 articles/s produced and consumed) would be about
-  3,300 articles/s, some 17,000 POSTs/s: further still.
+- Why 1,000 articles/s is out of reach here. The rules produce 4 to 8 alerts per article (the alerts/article
+  column), so 1,000 articles/s is 4,000 to 8,000 signed POSTs/s: at about 500 µs of notifier CPU per alert that is
+  2 to 4 cores for the notifiers alone, before the receiver's side of each POST, the matcher and the broker, on a
+  2-core machine. 30 % of the raw aiokafka rate (the last table row: 11,000 to 16,000 articles/s produced and
+  consumed in the runs so far) would be 3,300 to 4,800 articles/s: further still.
+- p99 at 200 articles/s is at the edge and varies from run to run: 214, 548, 1,259, 1,908 and 5,534 ms in five
+  runs of `python benchmarks/pipeline_bench.py --loads 200 --no-max --duration 20 --no-profile --no-write` on this
+  machine, besides the run above. The matcher keeps up (lag about 100 articles); the notifier's lag grows in the
+  second half of the phase, where the cycled corpus matches more rules (up to 7 alerts per article): it then needs
+  about 1,300-1,400 alerts/s, which it reaches alone on a core but not beside the receiver, the matcher and the
+  broker (together about 1.8 of the 2 cores). `NEWSALERT_NOTIFIER_MAX_PENDING=20000` instead of 2,000 changed
+  nothing (5,534 ms; the fetch pause is not the limit).
 - Tried and dropped (same commands, alternated runs): uvloop in the notifier (530-676 µs per alert against
   433-482 with asyncio's loop); aiokafka `create_batch`/`send_batch` instead of `send` (no difference); one task
   settling all acknowledgements in order instead of one per alert (no difference); two matchers and two notifiers
