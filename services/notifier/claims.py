@@ -76,7 +76,9 @@ class StoryClaims:
         self._topic = settings.topic("matches.claims")
         self._unacked: list[tuple[Sent | None, list[Record]]] = []
         self._pending: dict[int, list[StoryClaim]] = {}  # partition -> claims not handed over yet
-        self._recovering: dict[int, asyncio.Task] = {}
+        self._recovering: dict[int, asyncio.Task] = {}  # partition -> the read-back task covering it
+        self._reader: AIOKafkaConsumer | None = None
+        self._reading = asyncio.Lock()
         self.loaded = 0
         self.expired = 0
 
@@ -139,49 +141,67 @@ class StoryClaims:
         return partition in self._recovering
 
     def assigned(self, partitions: Iterable[int]) -> None:
-        """Start reading back the claims of newly assigned ``matches`` partitions (in the background;
-        they stay paused until ``recovering`` turns False)."""
-        for partition in partitions:
-            if partition not in self._recovering:
-                self.book.forget(partition)
-                task = asyncio.create_task(self._recover_until_done(partition), name=f"claims-{partition}")
-                self._recovering[partition] = task
-                task.add_done_callback(lambda _t, p=partition: self._recovered(p, _t))
+        """Start reading back the claims of newly assigned ``matches`` partitions, all in one task
+        in the background; they stay paused until ``recovering`` turns False."""
+        new = sorted(p for p in partitions if p not in self._recovering)
+        if not new:
+            return
+        for partition in new:
+            self.book.forget(partition)
+        task = asyncio.create_task(self._recover_until_done(new), name=f"claims-{new}")
+        for partition in new:
+            self._recovering[partition] = task
+        task.add_done_callback(self._recovered)
 
-    def _recovered(self, partition: int, task: asyncio.Task) -> None:
-        if self._recovering.get(partition) is task:
+    def _recovered(self, task: asyncio.Task) -> None:
+        for partition in [p for p, t in self._recovering.items() if t is task]:
             del self._recovering[partition]
 
     async def revoked(self, partitions: Iterable[int]) -> None:
-        """Forget the claims of partitions given away (their next owner reads them back)."""
-        for partition in partitions:
-            task = self._recovering.pop(partition, None)
-            if task is not None:
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
+        """Forget the claims of partitions given away (their next owner reads them back); a
+        read-back that covered some of them starts again for the partitions still held."""
+        gone = set(partitions)
+        for task in {self._recovering[p] for p in gone if p in self._recovering}:
+            covered = [p for p, t in self._recovering.items() if t is task]
+            for partition in covered:
+                del self._recovering[partition]
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+            self.assigned(p for p in covered if p not in gone)
+        for partition in gone:
             self.book.forget(partition)
             self._pending.pop(partition, None)  # flushed by the revocation's commit before this
 
     async def close(self) -> None:
-        """Cancel recoveries still running."""
+        """Cancel read-backs still running and close the claims reader."""
         await self.revoked(list(self._recovering))
+        if self._reader is not None:
+            await self._reader.stop()
+            self._reader = None
 
-    async def _recover_until_done(self, partition: int) -> None:
+    async def _recover_until_done(self, partitions: list[int]) -> None:
         while True:
             try:
-                await self.recover(partition)
+                await self.recover(partitions)
                 return
             except (KafkaError, TransientError, OSError) as exc:
-                log.warning("reading back the claims of %s[%d] failed (%s); retrying in %.0f s", self._topic, partition, exc, _RECOVERY_RETRY_S)
-                self.book.forget(partition)
+                log.warning("reading back the claims of %s%s failed (%s); retrying in %.0f s", self._topic, partitions, exc, _RECOVERY_RETRY_S)
+                for partition in partitions:
+                    self.book.forget(partition)
                 await asyncio.sleep(_RECOVERY_RETRY_S)
 
-    async def recover(self, partition: int) -> None:
-        """Read ``matches.claims`` partition ``partition`` from its start to its current end into
-        the book; expired claims are tombstoned instead of loaded."""
-        latest = await read_claims(self._settings, self._topic, partition)
+    async def recover(self, partitions: Iterable[int]) -> None:
+        """Read ``matches.claims`` partitions ``partitions`` from their start to their current end
+        into the book; expired claims are not loaded, and a batch of expired claims is tombstoned."""
+        partitions = list(partitions)
+        async with self._reading:  # one reader: one read-back at a time
+            latest = await read_claims(await self._started_reader(), self._topic, partitions)
         now = time.time()
+        for partition in partitions:
+            await self._load(partition, latest.get(partition, {}), now)
+
+    async def _load(self, partition: int, latest: dict[bytes, ClaimBatch], now: float) -> None:
         tombstones: list[Record] = []
         loaded = expired = 0
         for key, batch in latest.items():
@@ -195,33 +215,46 @@ class StoryClaims:
         self.loaded += loaded
         self.expired += expired
         if tombstones:
-            # Not waited for: a lost tombstone only leaves an expired batch to the next read-back.
+            # Handed over, not waited for: a lost tombstone only leaves an expired batch to the next read-back.
             with contextlib.suppress(TransientError):
                 await self._publisher.send_many(tombstones)
         log.info("claims of %s[%d] read back: %d loaded, %d expired, %d batch(es) tombstoned",
                  self._topic, partition, loaded, expired, len(tombstones))
 
+    async def _started_reader(self) -> AIOKafkaConsumer:
+        """The claims reader: one consumer outside any group, started on first use, kept open
+        (starting a consumer per read-back cost a bootstrap and a metadata round trip each time)."""
+        if self._reader is None:
+            reader = AIOKafkaConsumer(
+                bootstrap_servers=self._settings.kafka_bootstrap, group_id=None, enable_auto_commit=False,
+                auto_offset_reset="earliest", client_id="newsalert-notifier-claims",
+            )
+            await reader.start()
+            self._reader = reader
+        return self._reader
 
-async def read_claims(settings: Settings, topic: str, partition: int) -> dict[bytes, ClaimBatch]:
-    """The latest claim batch per key of one partition, from its start to its end at call time, in the
-    order the keys were last written (a tombstone removes its key; unreadable records are skipped)."""
-    consumer = AIOKafkaConsumer(
-        bootstrap_servers=settings.kafka_bootstrap, group_id=None, enable_auto_commit=False,
-        auto_offset_reset="earliest", client_id="newsalert-notifier-claims",
-    )
-    tp = TopicPartition(topic, partition)
-    latest: dict[bytes, ClaimBatch] = {}
-    await consumer.start()
-    try:
-        consumer.assign([tp])
-        end = (await consumer.end_offsets([tp]))[tp]
-        await consumer.seek_to_beginning(tp)
-        while await consumer.position(tp) < end:
-            batch = await consumer.getmany(tp, timeout_ms=_READ_TIMEOUT_MS, max_records=5000)
-            for record in batch.get(tp, ()):
-                _apply(latest, record)
-    finally:
-        await consumer.stop()
+
+async def read_claims(consumer: AIOKafkaConsumer, topic: str, partitions: list[int]) -> dict[int, dict[bytes, ClaimBatch]]:
+    """Per partition, the latest claim batch per key, from the partition's start to its end at call
+    time, in the order the keys were last written (a tombstone removes its key; unreadable records
+    are skipped). ``consumer`` is outside any group; it is left assigned to these partitions."""
+    tps = [TopicPartition(topic, p) for p in partitions]
+    latest: dict[int, dict[bytes, ClaimBatch]] = {p: {} for p in partitions}
+    consumer.assign(tps)
+    ends = await consumer.end_offsets(tps)
+    await consumer.seek_to_beginning(*tps)
+    left = {tp for tp in tps if ends[tp] > 0}
+    while left:
+        for tp in list(left):
+            if await consumer.position(tp) >= ends[tp]:
+                left.discard(tp)
+        if not left:
+            break
+        batches = await consumer.getmany(*left, timeout_ms=_READ_TIMEOUT_MS, max_records=5000)
+        for tp, records in batches.items():
+            for record in records:
+                if record.offset < ends[tp]:
+                    _apply(latest[tp.partition], record)
     return latest
 
 

@@ -279,7 +279,9 @@ async def test_graceful_stop_finishes_in_flight_commits_and_loses_nothing(settin
 async def test_second_notifier_joining_mid_stream_rebalances_without_losing_alerts(settings: Settings, receiver: Receiver) -> None:
     settings = settings.model_copy(update={"notifier_max_pending": 10})  # the first cannot take all at once
     await ensure_topics(settings)
-    receiver.delay = 0.05
+    # Slow enough that the first notifier is still busy when the second has joined and read its
+    # partitions' de-duplication claims back (with 0.05 s it sometimes finished the lot first).
+    receiver.delay = 0.1
     names = ("alice", "bob", "carol")
     alerts = [make_alert(i, names[i % 3]) for i in range(150)]
     await publish(settings, [(a.subscriber.encode(), a.to_json()) for a in alerts])

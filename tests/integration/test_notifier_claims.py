@@ -46,13 +46,15 @@ async def test_claims_written_by_one_notifier_are_read_back_by_the_next(kafka_se
         assert len(json.loads(records[0].value)["claims"]) == 2
 
         second = StoryClaims(settings, publisher)
-        await second.recover(2)
+        await second.recover([2])
         assert second.loaded == 2
         assert not await second.admit(2, 13, now_ms, alert("a3"), headers("id:a3", "url:u"))
         assert await second.admit(2, 10, now_ms, alert("a1"), headers("id:a1", "url:u"))  # its own record, redone
         other = StoryClaims(settings, publisher)
-        await other.recover(1)  # another partition: nothing of partition 2's claims
+        await other.recover([1])  # another partition: nothing of partition 2's claims
         assert other.loaded == 0 and other.book.size() == 0
+        for claims in (first, second, other):
+            await claims.close()
     finally:
         await publisher.stop()
 
@@ -68,11 +70,12 @@ async def test_expired_batches_are_tombstoned_and_not_loaded(kafka_settings: Set
         assert await writer.admit(0, 5, old_ms, alert("old"), headers("id:old"))
         assert await writer.flush(_never)
         reader = StoryClaims(settings, publisher)
-        await reader.recover(0)
+        await reader.recover([0])
         assert reader.loaded == 0 and reader.expired == 1
         records = await read_topic(settings.kafka_bootstrap, settings.topic("matches.claims"), expected=2, timeout=20)
         assert [(r.key, r.value is None) for r in records] == [(b"0:5", False), (b"0:5", True)]  # the tombstone
         assert await reader.admit(0, 6, int(time.time() * 1000), alert("old"), headers("id:old"))
+        await reader.close()
     finally:
         await publisher.stop()
 

@@ -3,6 +3,7 @@ fingerprint header (``services.notifier.claims``)."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 
 import pytest
@@ -115,3 +116,27 @@ def test_reading_back_keeps_the_last_batch_per_key_and_honours_tombstones():
                 _Rec(b"0:1", batch(("0:1", 12))), _Rec(b"0:3", None), _Rec(b"0:4", b"garbage")]:
         _apply(latest, rec)
     assert list(latest) == [b"0:1"] and [c.by for c in latest[b"0:1"].claims] == ["0:1"]
+
+
+async def test_a_partial_revocation_restarts_the_read_back_for_the_partitions_kept():
+    from newsalert.config import Settings
+    from services.notifier.claims import StoryClaims
+
+    claims = StoryClaims(Settings(dedup_window=60), publisher=None)
+    release, reads = asyncio.Event(), []
+
+    async def recover(partitions):  # stands in for the broker read: waits until released
+        reads.append(list(partitions))
+        await release.wait()
+
+    claims.recover = recover
+    claims.assigned([0, 1])
+    await asyncio.sleep(0)
+    assert claims.recovering(0) and claims.recovering(1) and reads == [[0, 1]]
+    await claims.revoked([0])
+    await asyncio.sleep(0)
+    assert not claims.recovering(0) and claims.recovering(1)  # 1 is still paused: read again
+    assert reads == [[0, 1], [1]]
+    release.set()
+    await asyncio.sleep(0.01)
+    assert not claims.recovering(1)
