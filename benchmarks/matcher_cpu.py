@@ -12,7 +12,7 @@ Inputs are the end-to-end benchmark's (``benchmarks/pipeline_bench.py``): its 10
 rules (``rules_bench.generate(10000, 7)`` through ``rule_queries``' cache), each notifying one of 50
 subscribers round robin (``write_rule_file``, in a temporary directory), and its article records
 (``load_articles``: validated and cleaned with ``parse_article``, then ``.to_json()``), each with
-a fresh id. The matcher is built as ``services.matcher.main.build_matcher`` builds it (the
+a fresh id. The matcher is built by ``services.matcher.processing.build_matcher``, as the service builds it (the
 engine compiled from the loaded rule file), once with de-duplication (story fingerprints in a
 header of every alert) on and once off.
 
@@ -41,9 +41,8 @@ sys.path[:0] = [str(ROOT), str(BENCH)]
 from pipeline_bench import load_articles, rule_queries, write_rule_file  # noqa: E402
 
 from newsalert.config import Settings  # noqa: E402
-from newsalert.domain.matching import Engine  # noqa: E402
 from newsalert.domain.rulefile import load_rule_file  # noqa: E402
-from services.matcher.processing import ArticleMatcher, SourcePosition  # noqa: E402
+from services.matcher.processing import ArticleMatcher, SourcePosition, build_matcher  # noqa: E402
 
 BBC = ROOT / ".." / "shared" / "data" / "bbc.jsonl"
 RULES = 10_000
@@ -55,21 +54,8 @@ TIMESTAMP_MS = 1_700_000_000_123
 
 
 def build(rules_path: Path, dedup: bool) -> ArticleMatcher:
-    """The matcher as ``services.matcher.main.build_matcher`` builds it, with ``dedup`` chosen here.
-
-    Not imported from there: that module pulls in faust and the service wiring, none of which
-    is measured, and it decides ``dedup`` itself.
-    """
-    settings = Settings()
-    ruleset = load_rule_file(rules_path)
-    return ArticleMatcher(
-        Engine(ruleset.rules),
-        ruleset.rules,
-        ruleset.version,
-        matches_topic=settings.topic("matches"),
-        rejected_topic=settings.topic("articles.rejected"),
-        dedup=dedup,
-    )
+    """The matcher the service builds (``build_matcher``), with ``dedup`` chosen here."""
+    return build_matcher(Settings(), load_rule_file(rules_path), dedup=dedup)
 
 
 def records(count: int) -> list[tuple[bytes, SourcePosition]]:

@@ -27,12 +27,11 @@ import faust
 from newsalert.adapters.broker import KafkaPublisher
 from newsalert.adapters.topics import ensure_topics
 from newsalert.config import Settings, get_settings
-from newsalert.domain.matching import Engine
 from newsalert.domain.rulefile import RuleFileError, RuleSet, load_rule_file
 from newsalert.errors import SetupError, TransientError
 from services.matcher.app import MatcherState, OutputService, build_app, faust_datadir
 from services.matcher.live import LiveRulesService
-from services.matcher.processing import ArticleMatcher
+from services.matcher.processing import build_matcher
 from services.matcher.watchdog import Watchdog
 
 EXIT_BAD_RULES = 1
@@ -117,16 +116,3 @@ def load_rules_or_exit(rules_path: Path) -> RuleSet:
         for problem in exc.problems:
             print(problem.render(), file=sys.stderr)
         raise SystemExit(EXIT_BAD_RULES) from None
-
-
-def build_matcher(settings: Settings, ruleset: RuleSet) -> ArticleMatcher:
-    """Compile the engine once for ``ruleset`` and bind it to the output topics."""
-    return ArticleMatcher(
-        Engine(ruleset.rules),
-        ruleset.rules,
-        ruleset.version,
-        matches_topic=settings.topic("matches"),
-        rejected_topic=settings.topic("articles.rejected"),
-        # Fingerprints on every alert: the notifier de-duplicates (NEWSALERT_DEDUP_WINDOW is its setting).
-        dedup=True,
-    )

@@ -27,10 +27,12 @@ from datetime import datetime, timezone
 from typing import Protocol
 
 from newsalert.adapters.broker import Record
+from newsalert.config import Settings
 from newsalert.domain.articles import FieldProblem, InvalidArticle, parse_article
 from newsalert.domain.dedup import story_fingerprints
+from newsalert.domain.rulefile import RuleSet
 from newsalert.domain.delivery.ids import webhook_id
-from newsalert.domain.matching import Document, RuleMatch, prepare
+from newsalert.domain.matching import Document, Engine, RuleMatch, prepare
 from schemas.dedup import DEDUP_HEADER
 from schemas import HIGHLIGHTS_MAX, Alert, Article, ArticleSummary, Highlight, RejectedRecord, RuleRef
 from schemas._common import truncate, utc_now
@@ -279,3 +281,19 @@ def _ingested_at(position: SourcePosition) -> datetime | None:
 
 def _where(position: SourcePosition) -> str:
     return f"{position.topic}[{position.partition}]@{position.offset}"
+
+
+def build_matcher(settings: Settings, ruleset: RuleSet, *, dedup: bool = True) -> ArticleMatcher:
+    """Compile the engine once for ``ruleset`` and bind it to the output topics.
+
+    ``dedup``: story fingerprints on every alert (the notifier de-duplicates on them;
+    ``NEWSALERT_DEDUP_WINDOW`` is its setting), on in the service.
+    """
+    return ArticleMatcher(
+        Engine(ruleset.rules),
+        ruleset.rules,
+        ruleset.version,
+        matches_topic=settings.topic("matches"),
+        rejected_topic=settings.topic("articles.rejected"),
+        dedup=dedup,
+    )

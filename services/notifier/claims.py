@@ -83,7 +83,7 @@ class StoryClaims:
         self.expired = 0
 
     # -- the decision ------------------------------------------------------------------------------
-    async def admit(self, partition: int, offset: int, timestamp_ms: int | None, alert: Alert, headers) -> bool:
+    def admit(self, partition: int, offset: int, timestamp_ms: int | None, alert: Alert, headers) -> bool:
         """True when ``alert`` (record ``partition``:``offset`` of ``matches``) is to be delivered;
         False when it repeats a story its (subscriber, rule) had within the window."""
         prints = fingerprints_of(headers)

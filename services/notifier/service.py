@@ -321,7 +321,7 @@ class Notifier:
                 return False
         self.stats.fetched += 1
         ticket = self._tracker.add(tp, record.offset)
-        if not is_retry and self._claims is not None and not await self._claims.admit(
+        if not is_retry and self._claims is not None and not self._claims.admit(
             tp.partition, record.offset, record.timestamp, item, record.headers
         ):
             self.stats.duplicates += 1

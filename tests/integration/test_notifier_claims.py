@@ -4,6 +4,7 @@ tombstoned, and a claim is durable once ``flush`` returns."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 
@@ -29,17 +30,26 @@ def headers(*prints: str) -> list:
     return [(DEDUP_HEADER, json.dumps(list(prints)).encode())]
 
 
-async def test_claims_written_by_one_notifier_are_read_back_by_the_next(kafka_settings: Settings):
-    settings = kafka_settings.model_copy(update={"dedup_window": 3600.0})
+@contextlib.asynccontextmanager
+async def claims_broker(kafka_settings: Settings, window_s: float):
+    """Settings with a de-duplication window of ``window_s``, the topics, and a started publisher."""
+    settings = kafka_settings.model_copy(update={"dedup_window": window_s})
     await ensure_topics(settings)
     publisher = KafkaPublisher(settings, client_id="claims-test")
     await publisher.start()
     try:
+        yield settings, publisher
+    finally:
+        await publisher.stop()
+
+
+async def test_claims_written_by_one_notifier_are_read_back_by_the_next(kafka_settings: Settings):
+    async with claims_broker(kafka_settings, 3600.0) as (settings, publisher):
         now_ms = int(time.time() * 1000)
         first = StoryClaims(settings, publisher)
-        assert await first.admit(2, 10, now_ms, alert("a1"), headers("id:a1", "url:u"))
-        assert await first.admit(2, 11, now_ms, alert("a9", subscriber="wire"), headers("id:a9"))
-        assert not await first.admit(2, 12, now_ms, alert("a2"), headers("id:a2", "url:u"))  # same URL
+        assert first.admit(2, 10, now_ms, alert("a1"), headers("id:a1", "url:u"))
+        assert first.admit(2, 11, now_ms, alert("a9", subscriber="wire"), headers("id:a9"))
+        assert not first.admit(2, 12, now_ms, alert("a2"), headers("id:a2", "url:u"))  # same URL
         assert await first.flush(lambda records: _never(records))  # acknowledged: nothing re-published
         records = await read_topic(settings.kafka_bootstrap, settings.topic("matches.claims"), expected=1, timeout=20)
         assert [(r.partition, r.key) for r in records] == [(2, b"2:10")]  # one batch for the fetch, on partition 2
@@ -48,36 +58,28 @@ async def test_claims_written_by_one_notifier_are_read_back_by_the_next(kafka_se
         second = StoryClaims(settings, publisher)
         await second.recover([2])
         assert second.loaded == 2
-        assert not await second.admit(2, 13, now_ms, alert("a3"), headers("id:a3", "url:u"))
-        assert await second.admit(2, 10, now_ms, alert("a1"), headers("id:a1", "url:u"))  # its own record, redone
+        assert not second.admit(2, 13, now_ms, alert("a3"), headers("id:a3", "url:u"))
+        assert second.admit(2, 10, now_ms, alert("a1"), headers("id:a1", "url:u"))  # its own record, redone
         other = StoryClaims(settings, publisher)
         await other.recover([1])  # another partition: nothing of partition 2's claims
         assert other.loaded == 0 and other.book.size() == 0
         for claims in (first, second, other):
             await claims.close()
-    finally:
-        await publisher.stop()
 
 
 async def test_expired_batches_are_tombstoned_and_not_loaded(kafka_settings: Settings):
-    settings = kafka_settings.model_copy(update={"dedup_window": 60.0})
-    await ensure_topics(settings)
-    publisher = KafkaPublisher(settings, client_id="claims-test")
-    await publisher.start()
-    try:
+    async with claims_broker(kafka_settings, 60.0) as (settings, publisher):
         old_ms = int((time.time() - 3600) * 1000)
         writer = StoryClaims(settings, publisher)
-        assert await writer.admit(0, 5, old_ms, alert("old"), headers("id:old"))
+        assert writer.admit(0, 5, old_ms, alert("old"), headers("id:old"))
         assert await writer.flush(_never)
         reader = StoryClaims(settings, publisher)
         await reader.recover([0])
         assert reader.loaded == 0 and reader.expired == 1
         records = await read_topic(settings.kafka_bootstrap, settings.topic("matches.claims"), expected=2, timeout=20)
         assert [(r.key, r.value is None) for r in records] == [(b"0:5", False), (b"0:5", True)]  # the tombstone
-        assert await reader.admit(0, 6, int(time.time() * 1000), alert("old"), headers("id:old"))
+        assert reader.admit(0, 6, int(time.time() * 1000), alert("old"), headers("id:old"))
         await reader.close()
-    finally:
-        await publisher.stop()
 
 
 async def _never(records) -> bool:

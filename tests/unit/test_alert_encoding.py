@@ -10,7 +10,6 @@ difference in a value, a key, a header, the order or the number of records fails
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -21,25 +20,14 @@ from newsalert.adapters.broker import Record
 from newsalert.domain.articles import InvalidArticle, parse_article
 from newsalert.domain.dedup import story_fingerprints
 from newsalert.domain.matching import Engine
-from newsalert.domain.query.parser import parse_query
 from schemas import Alert
 from schemas.alert import HIGHLIGHT_TEXT_MAX, HIGHLIGHTS_MAX, AlertEncoder
 from schemas.dedup import DEDUP_HEADER
+from tests.unit.plain_rules import Rule
 from services.matcher.processing import ArticleMatcher, SourcePosition, decode_article
 
 BBC = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "bbc.jsonl"
 NOW = datetime(2024, 5, 1, 12, 0, 0, 123456, tzinfo=timezone.utc)
-
-
-@dataclass(frozen=True)
-class Rule:
-    id: str
-    query: str
-    notify: tuple[str, ...]
-
-    @property
-    def node(self):
-        return parse_query(self.query)
 
 
 # Rule shapes people write (phrases, wildcards, NEAR, NOT, fields), subscriber and rule ids that

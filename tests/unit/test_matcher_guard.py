@@ -7,30 +7,18 @@ here the engine can be replaced by one that raises, which no honest input to the
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from datetime import datetime, timezone
 
 import pytest
 
 from newsalert.domain.delivery.ids import webhook_id
 from newsalert.domain.matching import Engine
-from newsalert.domain.query.parser import parse_query
 from schemas import Alert, RejectedRecord
 from schemas.alert import HIGHLIGHT_TEXT_MAX
+from tests.unit.plain_rules import Rule
 from services.matcher.processing import ArticleMatcher, SourcePosition
 
 NOW = datetime(2024, 5, 1, 12, 0, tzinfo=timezone.utc)
-
-
-@dataclass(frozen=True)
-class Rule:
-    id: str
-    query: str
-    notify: tuple[str, ...]
-
-    @property
-    def node(self):
-        return parse_query(self.query)
 
 
 RULES = [
