@@ -3,7 +3,7 @@
     .venv/bin/python benchmarks/matcher_cpu.py
     .venv/bin/python benchmarks/matcher_cpu.py --digest    # also a sha256 of every record produced
 
-What is measured: ``services.matcher.processing.ArticleMatcher.process(raw, position)`` for each of
+What is measured: ``newsalert.services.matcher.processing.ArticleMatcher.process(raw, position)`` for each of
 the BBC articles (``../shared/data/bbc.jsonl``, read in place, never copied), i.e. decoding and
 validating the record, cleaning, matching, building every ``Alert`` and encoding it, plus the story
 fingerprints with de-duplication on. No broker, no faust, no I/O inside the timed loop.
@@ -12,7 +12,7 @@ Inputs are the end-to-end benchmark's (``benchmarks/pipeline_bench.py``): its 10
 rules (``rules_bench.generate(10000, 7)`` through ``rule_queries``' cache), each notifying one of 50
 subscribers round robin (``write_rule_file``, in a temporary directory), and its article records
 (``load_articles``: validated and cleaned with ``parse_article``, then ``.to_json()``), each with
-a fresh id. The matcher is built by ``services.matcher.processing.build_matcher``, as the service builds it (the
+a fresh id. The matcher is built by ``newsalert.services.matcher.processing.build_matcher``, as the service builds it (the
 engine compiled from the loaded rule file), once with de-duplication (story fingerprints in a
 header of every alert) on and once off.
 
@@ -42,7 +42,7 @@ from pipeline_bench import load_articles, rule_queries, write_rule_file  # noqa:
 
 from newsalert.config import Settings  # noqa: E402
 from newsalert.domain.rulefile import load_rule_file  # noqa: E402
-from services.matcher.processing import ArticleMatcher, SourcePosition, build_matcher  # noqa: E402
+from newsalert.services.matcher.processing import ArticleMatcher, SourcePosition, build_matcher  # noqa: E402
 
 BBC = ROOT / ".." / "shared" / "data" / "bbc.jsonl"
 RULES = 10_000

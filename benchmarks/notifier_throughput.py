@@ -37,13 +37,13 @@ from newsalert.adapters.processes import free_port  # noqa: E402
 from newsalert.adapters.topics import ensure_topics  # noqa: E402
 from newsalert.config import Settings, get_settings  # noqa: E402
 from newsalert.domain.dedup import story_fingerprints  # noqa: E402
-from schemas import Alert, Article, Highlight  # noqa: E402
-from schemas.dedup import DEDUP_HEADER  # noqa: E402
-from services.notifier.endpoints import Endpoint  # noqa: E402
-from services.notifier.main import NotifierProcess  # noqa: E402
+from newsalert.schemas import Alert, Article, Highlight  # noqa: E402
+from newsalert.schemas.dedup import DEDUP_HEADER  # noqa: E402
+from newsalert.services.notifier.endpoints import Endpoint  # noqa: E402
+from newsalert.services.notifier.main import NotifierProcess  # noqa: E402
 
 try:  # the notifier's own process set-up; absent before it existed (to bench an older checkout)
-    from services.notifier.main import tune_gc  # noqa: E402
+    from newsalert.services.notifier.main import tune_gc  # noqa: E402
 except ImportError:  # pragma: no cover
     tune_gc = gc.collect
 

@@ -12,11 +12,11 @@
 - ``ClaimBatch``       de-duplication claims of delivered stories, on ``matches.claims``
 
 JSON Schema files for non-Python producers and consumers are generated into ``schemas/json/``
-by ``newsalert schemas export`` (see ``schemas.export``).
+by ``newsalert schemas export`` (see ``newsalert.schemas.export``).
 """
 
-from schemas._common import error_messages
-from schemas.alert import (
+from newsalert.schemas._common import error_messages
+from newsalert.schemas.alert import (
     EXCERPT_MAX,
     HIGHLIGHTS_MAX,
     Alert,
@@ -27,7 +27,7 @@ from schemas.alert import (
     WebhookPayload,
     excerpt,
 )
-from schemas.article import (
+from newsalert.schemas.article import (
     ARTICLE_ID_MAX,
     ARTICLE_MAX_BYTES,
     BODY_MAX,
@@ -35,10 +35,10 @@ from schemas.article import (
     TITLE_MAX,
     Article,
 )
-from schemas.dedup import ClaimBatch, StoryClaim
-from schemas.delivery import DeadDelivery, DeliveryAttempt, RetryEnvelope, SubscriberState
-from schemas.digest import Digest, DigestPayload
-from schemas.rejected import REJECTED_PAYLOAD_MAX, RejectedRecord
+from newsalert.schemas.dedup import ClaimBatch, StoryClaim
+from newsalert.schemas.delivery import DeadDelivery, DeliveryAttempt, RetryEnvelope, SubscriberState
+from newsalert.schemas.digest import Digest, DigestPayload
+from newsalert.schemas.rejected import REJECTED_PAYLOAD_MAX, RejectedRecord
 
 __all__ = [
     "ARTICLE_ID_MAX",

@@ -21,8 +21,8 @@ from pydantic import BaseModel, Field, TypeAdapter, model_validator
 
 from newsalert.domain.delivery.ids import WEBHOOK_ID_PREFIX, webhook_id
 from newsalert.domain.text import strip_markup
-from schemas._common import WIRE_CONFIG, Identifier, UtcDatetime, utc_now
-from schemas.article import LANGUAGE_MAX, SOURCE_MAX, TITLE_MAX, Article
+from newsalert.schemas._common import WIRE_CONFIG, Identifier, UtcDatetime, utc_now
+from newsalert.schemas.article import LANGUAGE_MAX, SOURCE_MAX, TITLE_MAX, Article
 
 EXCERPT_MAX = 500
 """Longest excerpt of the cleaned body carried by an alert, in characters (ellipsis included)."""

@@ -1,7 +1,7 @@
 """Request and response bodies of the subscription API (``newsalert serve api``, ``docs/api.md``).
 
 The shapes reuse the rule-file models where they fit: a webhook URL is validated exactly as a
-YAML subscriber's ``url`` (``schemas.rules.WebhookUrl``), a query is bounded as a YAML rule's, and
+YAML subscriber's ``url`` (``newsalert.schemas.rules.WebhookUrl``), a query is bounded as a YAML rule's, and
 ``POST /rules/test`` takes an ``Article`` as producers publish it. Query *syntax* is checked by the
 API with the real parser (so the error can carry the column), not by these models.
 
@@ -19,12 +19,12 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from schemas._common import Identifier
-from schemas.alert import Highlight
-from schemas.article import Article
-from schemas.delivery import DeliveryAttempt
-from schemas.rules import DESCRIPTION_MAX, QUERY_MAX, WebhookUrl
-from schemas.rules_feed import REASON_MAX, SubscriptionStatus
+from newsalert.schemas._common import Identifier
+from newsalert.schemas.alert import Highlight
+from newsalert.schemas.article import Article
+from newsalert.schemas.delivery import DeliveryAttempt
+from newsalert.schemas.rules import DESCRIPTION_MAX, QUERY_MAX, WebhookUrl
+from newsalert.schemas.rules_feed import REASON_MAX, SubscriptionStatus
 
 RULE_IDS_MAX = 100
 """Most YAML rule ids one subscription may follow."""

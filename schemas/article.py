@@ -17,7 +17,7 @@ from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from schemas._common import ID_MAX, URL_MAX, Identifier, UtcDatetime, _no_control_chars
+from newsalert.schemas._common import ID_MAX, URL_MAX, Identifier, UtcDatetime, _no_control_chars
 
 ARTICLE_ID_MAX = ID_MAX
 """Longest article id, in characters."""

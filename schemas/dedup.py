@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, Field
 
-from schemas._common import WIRE_CONFIG, Identifier
+from newsalert.schemas._common import WIRE_CONFIG, Identifier
 
 DEDUP_HEADER = "newsalert-dedup"
 """Header of an alert record on ``matches``: the JSON list of its article's story fingerprints

@@ -13,9 +13,9 @@ from typing import Literal
 
 from pydantic import BaseModel, Field, model_validator
 
-from schemas._common import URL_MAX, WIRE_CONFIG, Identifier, UtcDatetime, truncate
-from schemas.alert import WEBHOOK_ID_MAX, Alert
-from schemas.digest import Digest
+from newsalert.schemas._common import URL_MAX, WIRE_CONFIG, Identifier, UtcDatetime, truncate
+from newsalert.schemas.alert import WEBHOOK_ID_MAX, Alert
+from newsalert.schemas.digest import Digest
 
 RESPONSE_BODY_MAX = 1_024
 """Longest response body kept in an attempt record, in characters."""

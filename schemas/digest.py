@@ -18,8 +18,8 @@ from pydantic import BaseModel, Field, model_validator
 
 from newsalert.domain.delivery.ids import digest_webhook_id
 from newsalert.domain.delivery.ratelimit import DIGEST_ALERTS_MAX
-from schemas._common import WIRE_CONFIG, Identifier, UtcDatetime
-from schemas.alert import WEBHOOK_ID_MAX, Alert, WebhookPayload
+from newsalert.schemas._common import WIRE_CONFIG, Identifier, UtcDatetime
+from newsalert.schemas.alert import WEBHOOK_ID_MAX, Alert, WebhookPayload
 
 DIGEST_TYPE = "digest"
 """The event type of a digest in the webhook body."""

@@ -13,13 +13,13 @@ from pathlib import Path
 
 from pydantic import BaseModel
 
-from schemas.alert import Alert, WebhookPayload
-from schemas.article import Article
-from schemas.dedup import ClaimBatch, StoryClaim
-from schemas.delivery import DeadDelivery, DeliveryAttempt, RetryEnvelope, SubscriberState
-from schemas.digest import DigestPayload
-from schemas.rejected import RejectedRecord
-from schemas.rules_feed import RuleSetSnapshot, SubscriptionRecord
+from newsalert.schemas.alert import Alert, WebhookPayload
+from newsalert.schemas.article import Article
+from newsalert.schemas.dedup import ClaimBatch, StoryClaim
+from newsalert.schemas.delivery import DeadDelivery, DeliveryAttempt, RetryEnvelope, SubscriberState
+from newsalert.schemas.digest import DigestPayload
+from newsalert.schemas.rejected import RejectedRecord
+from newsalert.schemas.rules_feed import RuleSetSnapshot, SubscriptionRecord
 
 WIRE_MODELS: tuple[type[BaseModel], ...] = (
     Article,

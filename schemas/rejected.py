@@ -13,7 +13,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-from schemas._common import WIRE_CONFIG, UtcDatetime, truncate, utc_now
+from newsalert.schemas._common import WIRE_CONFIG, UtcDatetime, truncate, utc_now
 
 REASON_MAX = 2_000
 """Longest reason text, in characters."""

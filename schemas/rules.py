@@ -27,7 +27,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SecretStr, fi
 
 from newsalert.domain.delivery.signing import SECRET_PREFIX, SecretFormatError, secret_key
 from newsalert.domain.delivery.ratelimit import MAX_PER_MINUTE_MAX, parse_duration
-from schemas._common import URL_MAX, Identifier, _no_control_chars
+from newsalert.schemas._common import URL_MAX, Identifier, _no_control_chars
 
 QUERY_MAX = 50_000
 """Longest query, in characters (the parser also limits a query to 1,000 terms)."""

@@ -56,8 +56,8 @@ from typing import Literal
 
 from pydantic import BaseModel, Field, field_serializer, model_validator
 
-from schemas._common import WIRE_CONFIG, Identifier, UtcDatetime, utc_now
-from schemas.rules import Rule, Subscriber
+from newsalert.schemas._common import WIRE_CONFIG, Identifier, UtcDatetime, utc_now
+from newsalert.schemas.rules import Rule, Subscriber
 
 RULES_TOPIC = "rules"
 """Logical name of the topic (full name: ``settings.topic(RULES_TOPIC)``)."""
@@ -79,7 +79,7 @@ SubscriptionStatus = Literal["pending", "active"]
 
 
 class FeedSubscriber(Subscriber):
-    """A subscriber as carried by the feed: like ``schemas.rules.Subscriber``, secrets in clear in JSON."""
+    """A subscriber as carried by the feed: like ``newsalert.schemas.rules.Subscriber``, secrets in clear in JSON."""
 
     @field_serializer("secret", when_used="json")
     def _clear_secrets(self, secret: tuple) -> list[str]:

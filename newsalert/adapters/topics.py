@@ -48,7 +48,7 @@ def catalogue(settings: Settings) -> list[TopicSpec]:
         # One partition: every reader sees one order of rule-set snapshots and subscriptions.
         TopicSpec(
             "rules", 1, config={"cleanup.policy": "compact", "max.message.bytes": str(settings.rules_feed_max_bytes)},
-            purpose="live rule set (key ruleset) and API subscriptions (key subscription/<id>), see schemas.rules_feed",
+            purpose="live rule set (key ruleset) and API subscriptions (key subscription/<id>), see newsalert.schemas.rules_feed",
         ),
         *delivery_topics(settings),
     ]

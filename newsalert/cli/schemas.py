@@ -17,7 +17,7 @@ def schemas() -> None:
 @click.option("--check", is_flag=True, help="Write nothing; exit 1 if the files in DIR are stale.")
 def export_cmd(directory: Path | None, check: bool) -> None:
     """Write one <Model>.schema.json per wire model into DIRECTORY (default: schemas/json)."""
-    from schemas.export import DEFAULT_DIR, export, stale_files
+    from newsalert.schemas.export import DEFAULT_DIR, export, stale_files
 
     target = directory or DEFAULT_DIR
     if check:

@@ -22,7 +22,7 @@ def serve() -> None:
 @click.option("--port", default=8080, show_default=True, help="HTTP port (POST /articles, /healthz, /readyz, /metrics).")
 def ingest(host: str, port: int) -> None:
     """HTTP ingest: validate, clean and publish articles to the articles topic."""
-    from services.ingest.main import run
+    from newsalert.services.ingest.main import run
 
     run(host=host, port=port)
 
@@ -32,7 +32,7 @@ def ingest(host: str, port: int) -> None:
 @click.option("--port", default=8081, show_default=True, help="HTTP port of /healthz, /readyz, /metrics.")
 def matcher(rules_path: Path, port: int) -> None:
     """faust worker: match each article against the rules, publish alerts to the matches topic."""
-    from services.matcher.main import run
+    from newsalert.services.matcher.main import run
 
     run(rules_path=rules_path, port=port)
 
@@ -42,7 +42,7 @@ def matcher(rules_path: Path, port: int) -> None:
 @click.option("--port", default=8082, show_default=True, help="HTTP port of /healthz, /readyz, /metrics.")
 def notifier(rules_path: Path, port: int) -> None:
     """Deliver alerts from the matches topic to the subscribers' webhooks, signed."""
-    from services.notifier.main import run
+    from newsalert.services.notifier.main import run
 
     run(rules_path=rules_path, port=port)
 
@@ -54,7 +54,7 @@ def notifier(rules_path: Path, port: int) -> None:
 @click.option("--record", "record_path", type=click.Path(dir_okay=False, path_type=Path), help="Append every received alert as a JSON line here.")
 def webhook_sink(rules_path: Path | None, host: str, port: int, record_path: Path | None) -> None:
     """A demo webhook receiver: verifies signatures and prints each alert."""
-    from services.webhook_sink.main import run
+    from newsalert.services.webhook_sink.main import run
 
     run(rules_path=rules_path, host=host, port=port, record_path=record_path)
 
@@ -65,6 +65,6 @@ def webhook_sink(rules_path: Path | None, host: str, port: int, record_path: Pat
 @click.option("--port", default=8083, show_default=True, help="HTTP port (/subscriptions, /rules/test, /openapi.json, /healthz, /readyz, /metrics).")
 def api(rules_path: Path | None, host: str, port: int) -> None:
     """Subscription API: webhook subscriptions with intent verification (needs NEWSALERT_API_TOKEN)."""
-    from services.api.main import run
+    from newsalert.services.api.main import run
 
     run(host=host, port=port, rules_path=rules_path)

@@ -6,7 +6,7 @@ removed, entities decoded: ``AT&amp;T`` -> ``AT&T``); the title is collapsed to 
 keeps paragraph breaks as one blank line (useful for excerpts; the tokeniser ignores them). A
 title or body that cleans to nothing becomes ``None``.
 
-``parse_article`` validates a parsed JSON value with ``schemas.Article`` and cleans it, raising
+``parse_article`` validates a parsed JSON value with ``newsalert.schemas.Article`` and cleans it, raising
 ``InvalidArticle`` with one ``FieldProblem`` (field path, pydantic's message) per problem.
 """
 
@@ -19,7 +19,7 @@ from pydantic import ValidationError
 
 from newsalert.domain.text import clean_line, clean_text
 from newsalert.errors import InputError
-from schemas import ARTICLE_MAX_BYTES, Article
+from newsalert.schemas import ARTICLE_MAX_BYTES, Article
 
 
 @dataclass(frozen=True, slots=True)

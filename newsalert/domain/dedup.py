@@ -19,7 +19,7 @@ same ``webhook_id``: at-least-once, not at-most-once).
 
 Where it runs: in the notifier, because ``matches`` is keyed by subscriber, so every alert of one
 subscriber, whatever its article, passes through the one notifier that owns its partition; the
-``ClaimBook`` holds that notifier's claims per partition (see ``services.notifier.claims``).
+``ClaimBook`` holds that notifier's claims per partition (see ``newsalert.services.notifier.claims``).
 """
 
 from __future__ import annotations

@@ -2,14 +2,14 @@
 
 Pure (no I/O): the matcher feeds it what it consumed from the compacted ``rules`` topic, and the
 notifier can do the same for the subscribers. The contract of the feed and the merge rules are in
-``schemas.rules_feed``'s docstring; in short:
+``newsalert.schemas.rules_feed``'s docstring; in short:
 
 - the snapshot's subscribers and rules, as the YAML file defines them;
 - every ``active`` subscription adds its subscriber, adds it to the ``notify`` of each YAML rule
   in ``rule_ids``, and adds each inline rule as ``<subscription id>/<rule id>`` notifying it only;
 - a subscription whose id is a YAML subscriber, whose inline query does not parse, or whose
   inline rule id collides, is left out with a warning (the API refuses those at creation);
-- the version is ``schemas.rules_feed.effective_version`` of the snapshot version and the active
+- the version is ``newsalert.schemas.rules_feed.effective_version`` of the snapshot version and the active
   subscriptions actually merged.
 """
 
@@ -21,8 +21,8 @@ from dataclasses import dataclass, replace
 from newsalert.domain.query.parser import TermLists
 from newsalert.domain.rulefile import CompiledRule, RuleSet, build_rule_set, compile_rule, parse_term_lists
 from newsalert.errors import QuerySyntaxError
-from schemas.rules import Rule
-from schemas.rules_feed import FeedSubscriber, RuleSetSnapshot, SubscriptionRecord, effective_version, inline_rule_id
+from newsalert.schemas.rules import Rule
+from newsalert.schemas.rules_feed import FeedSubscriber, RuleSetSnapshot, SubscriptionRecord, effective_version, inline_rule_id
 
 
 @dataclass(frozen=True)
@@ -34,7 +34,7 @@ class Merged:
 
 
 def snapshot_of(rule_set: RuleSet) -> RuleSetSnapshot:
-    """The feed snapshot of a loaded rule file (secrets included: see ``schemas.rules_feed``)."""
+    """The feed snapshot of a loaded rule file (secrets included: see ``newsalert.schemas.rules_feed``)."""
     return RuleSetSnapshot(
         version=rule_set.version,
         source=rule_set.source,

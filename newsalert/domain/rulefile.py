@@ -1,6 +1,6 @@
 """Loading a YAML watch-rule file into a ``RuleSet``: every rule's query parsed, every problem located.
 
-The file (format in issue 3, models in ``schemas.rules``)::
+The file (format in issue 3, models in ``newsalert.schemas.rules``)::
 
     subscribers:
       - id: asia-desk
@@ -45,7 +45,7 @@ from pydantic import BaseModel, ValidationError
 from newsalert.domain.query.ast import Node, Term
 from newsalert.domain.query.parser import LIST_NAME, TermLists, parse_list, parse_query
 from newsalert.errors import QuerySyntaxError, RuleFileError
-from schemas.rules import Rule, RuleFile, Subscriber
+from newsalert.schemas.rules import Rule, RuleFile, Subscriber
 
 __all__ = [
     "CompiledRule",

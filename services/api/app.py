@@ -1,10 +1,10 @@
-"""The subscription API application: routes from ``services.api.routes``, auth, lifecycle.
+"""The subscription API application: routes from ``newsalert.services.api.routes``, auth, lifecycle.
 
 Authentication: every route but ``/healthz``, ``/readyz``, ``/metrics`` and ``/openapi.json``
 needs ``Authorization: Bearer <NEWSALERT_API_TOKEN>``, compared in constant time
 (``hmac.compare_digest``). A missing or wrong token is answered 401 with
 ``WWW-Authenticate: Bearer`` (RFC 6750). Without a configured token every request passes; the
-wiring (``services.api.main``) allows that only with ``NEWSALERT_API_ALLOW_NO_TOKEN=true``.
+wiring (``newsalert.services.api.main``) allows that only with ``NEWSALERT_API_ALLOW_NO_TOKEN=true``.
 
 Lifecycle: the app starts serving at once; in the background it creates the topics, connects the
 producer and reads the ``rules`` topic (retrying while the broker is down). Until then
@@ -29,11 +29,11 @@ from newsalert.adapters.topics import ensure_topics
 from newsalert.config import Settings
 from newsalert.domain.rulefile import RuleSet
 from newsalert.errors import SetupError, TransientError
-from schemas.api import ErrorBody
-from services.api.bodies import Refused, error_response
-from services.api.routes import PUBLIC_PATHS, ROUTES
-from services.api.state import STATE, ApiState
-from services.api.store import SubscriptionStore, read_feed
+from newsalert.schemas.api import ErrorBody
+from newsalert.services.api.bodies import Refused, error_response
+from newsalert.services.api.routes import PUBLIC_PATHS, ROUTES
+from newsalert.services.api.state import STATE, ApiState
+from newsalert.services.api.store import SubscriptionStore, read_feed
 
 log = logging.getLogger("newsalert.api")
 

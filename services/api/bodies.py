@@ -17,7 +17,7 @@ from typing import Iterable, TypeVar
 from aiohttp import web
 from pydantic import BaseModel, ValidationError
 
-from schemas.api import ErrorBody, FieldError
+from newsalert.schemas.api import ErrorBody, FieldError
 
 M = TypeVar("M", bound=BaseModel)
 

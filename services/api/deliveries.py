@@ -23,8 +23,8 @@ from pydantic import ValidationError
 
 from newsalert.config import Settings
 from newsalert.errors import TransientError
-from schemas.api import DELIVERIES_MAX
-from schemas.delivery import DeliveryAttempt
+from newsalert.schemas.api import DELIVERIES_MAX
+from newsalert.schemas.delivery import DeliveryAttempt
 
 log = logging.getLogger("newsalert.api")
 

@@ -1,8 +1,8 @@
 """The API's request handlers. Each validates, calls the domain or the store, and answers JSON.
 
-Handlers raise ``Refused`` for every 4xx/503; the middleware in ``services.api.app`` turns it into
+Handlers raise ``Refused`` for every 4xx/503; the middleware in ``newsalert.services.api.app`` turns it into
 an ``ErrorBody`` answer. What each route answers is listed in the route table
-(``services.api.routes``), from which ``/openapi.json`` is generated.
+(``newsalert.services.api.routes``), from which ``/openapi.json`` is generated.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from newsalert.domain.articles import clean_article
 from newsalert.domain.matching import Engine, prepare
 from newsalert.domain.rulefile import compile_rule
 from newsalert.errors import QuerySyntaxError, TransientError
-from schemas.api import (
+from newsalert.schemas.api import (
     DeliveryList,
     FieldError,
     Health,
@@ -27,14 +27,14 @@ from schemas.api import (
     SubscriptionList,
     SubscriptionRequest,
 )
-from schemas.rules import Rule
-from schemas.rules_feed import SubscriptionRecord
-from services.api import subscriptions as subs
-from services.api.bodies import Refused, read_model
-from services.api.deliveries import read_attempts
-from services.api.state import STATE, ApiState
-from services.api.verification import new_challenge, send_challenge
-from services.matcher.processing import wire_highlights
+from newsalert.schemas.rules import Rule
+from newsalert.schemas.rules_feed import SubscriptionRecord
+from newsalert.services.api import subscriptions as subs
+from newsalert.services.api.bodies import Refused, read_model
+from newsalert.services.api.deliveries import read_attempts
+from newsalert.services.api.state import STATE, ApiState
+from newsalert.services.api.verification import new_challenge, send_challenge
+from newsalert.services.matcher.processing import wire_highlights
 
 log = logging.getLogger("newsalert.api")
 
@@ -82,7 +82,7 @@ async def metrics(request: web.Request) -> web.Response:
 
 async def openapi(request: web.Request) -> web.Response:
     """The OpenAPI 3.1 document of this API, generated from the route table and the models."""
-    from services.api.routes import openapi_document
+    from newsalert.services.api.routes import openapi_document
 
     return web.json_response(openapi_document())
 
@@ -156,7 +156,7 @@ async def delete_subscription(request: web.Request) -> web.Response:
 
 
 async def list_deliveries(request: web.Request) -> web.Response:
-    """The newest delivery attempts of a subscription (see ``services.api.deliveries``)."""
+    """The newest delivery attempts of a subscription (see ``newsalert.services.api.deliveries``)."""
     state = request.app[STATE]
     record = _find(state, request.match_info["id"])
     try:

@@ -17,7 +17,7 @@ from aiohttp import web
 from newsalert.config import Settings, get_settings
 from newsalert.domain.rulefile import RuleFileError, RuleSet, load_rule_file
 from newsalert.logs import configure_logging
-from services.api.app import build_app
+from newsalert.services.api.app import build_app
 
 log = logging.getLogger("newsalert.api")
 

@@ -1,7 +1,7 @@
 """The route table of the subscription API: the single source of its routes and its OpenAPI document.
 
 ``ROUTES`` lists every operation once: method, path, handler, whether it needs the bearer token,
-the request model and every answer (status -> description and model). ``services.api.app``
+the request model and every answer (status -> description and model). ``newsalert.services.api.app``
 registers exactly these routes, and ``openapi_document()`` builds ``/openapi.json`` from the same
 table and the pydantic models' JSON Schemas (OpenAPI 3.1 uses JSON Schema 2020-12, which is what
 pydantic generates), so the document cannot drift from the implementation.
@@ -17,7 +17,7 @@ from aiohttp import web
 from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
-from schemas.api import (
+from newsalert.schemas.api import (
     DeliveryList,
     ErrorBody,
     Health,
@@ -29,7 +29,7 @@ from schemas.api import (
     SubscriptionRequest,
     SubscriptionView,
 )
-from services.api import handlers
+from newsalert.services.api import handlers
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 

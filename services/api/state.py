@@ -12,8 +12,8 @@ from prometheus_client import CollectorRegistry, Counter, Gauge
 
 from newsalert.config import Settings
 from newsalert.domain.rulefile import RuleSet
-from services.api.bodies import Refused
-from services.api.store import FeedView, SubscriptionStore
+from newsalert.services.api.bodies import Refused
+from newsalert.services.api.store import FeedView, SubscriptionStore
 
 
 @dataclass

@@ -1,4 +1,4 @@
-"""Where the API keeps subscriptions: the compacted ``rules`` topic (contract in ``schemas.rules_feed``).
+"""Where the API keeps subscriptions: the compacted ``rules`` topic (contract in ``newsalert.schemas.rules_feed``).
 
 Every change is one record, key ``subscription/<id>``, published with ``acks=all`` before the API
 answers; a deletion is a tombstone. At start the API reads the topic from the beginning to its end
@@ -24,7 +24,7 @@ from pydantic import ValidationError
 from newsalert.adapters.broker import Publisher
 from newsalert.config import Settings
 from newsalert.errors import TransientError
-from schemas.rules_feed import RULES_TOPIC, RuleSetSnapshot, SubscriptionRecord, decode_feed_record, subscription_key
+from newsalert.schemas.rules_feed import RULES_TOPIC, RuleSetSnapshot, SubscriptionRecord, decode_feed_record, subscription_key
 
 log = logging.getLogger("newsalert.api")
 

@@ -4,7 +4,7 @@ Pure functions (no I/O): checking the rule ids and the queries, generating the i
 building the record the ``rules`` topic carries, and the secret-free view the API shows.
 
 Inline queries become rules ``q1``, ``q2``, ... of the subscription (in the order given); the
-matcher knows them as ``<subscription id>/q1`` (``schemas.rules_feed.inline_rule_id``).
+matcher knows them as ``<subscription id>/q1`` (``newsalert.schemas.rules_feed.inline_rule_id``).
 """
 
 from __future__ import annotations
@@ -15,10 +15,10 @@ from collections.abc import Iterable
 
 from newsalert.domain.query.parser import parse_query
 from newsalert.errors import QuerySyntaxError
-from schemas._common import utc_now
-from schemas.api import FieldError, SubscriptionCreated, SubscriptionRequest, SubscriptionView
-from schemas.rules import Rule
-from schemas.rules_feed import FeedSubscriber, SubscriptionRecord
+from newsalert.schemas._common import utc_now
+from newsalert.schemas.api import FieldError, SubscriptionCreated, SubscriptionRequest, SubscriptionView
+from newsalert.schemas.rules import Rule
+from newsalert.schemas.rules_feed import FeedSubscriber, SubscriptionRecord
 
 ID_PREFIX = "sub_"
 SECRET_BYTES = 32

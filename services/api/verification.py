@@ -28,8 +28,8 @@ from dataclasses import dataclass
 import aiohttp
 
 from newsalert.adapters.http_guard import blocked_reason
-from schemas._common import truncate
-from schemas.rules_feed import REASON_MAX
+from newsalert.schemas._common import truncate
+from newsalert.schemas.rules_feed import REASON_MAX
 
 CHALLENGE_TYPE = "subscription.verification"
 """The ``type`` of the challenge body."""

@@ -40,9 +40,9 @@ from newsalert.adapters.broker import KafkaPublisher, Publisher, Record
 from newsalert.adapters.topics import ensure_topics
 from newsalert.config import Settings
 from newsalert.errors import SetupError, TransientError
-from schemas import RejectedRecord
-from services.ingest.batch import Batch, BodyError, Rejected, parse_body
-from services.ingest.readiness import BrokerReadiness
+from newsalert.schemas import RejectedRecord
+from newsalert.services.ingest.batch import Batch, BodyError, Rejected, parse_body
+from newsalert.services.ingest.readiness import BrokerReadiness
 
 log = logging.getLogger("newsalert.ingest")
 

@@ -19,7 +19,7 @@ from typing import Any
 
 from newsalert.adapters.article_files import ParseError, parse_document
 from newsalert.domain.articles import FieldProblem, InvalidArticle, parse_article
-from schemas import Article
+from newsalert.schemas import Article
 
 # Content types whose body is read as one JSON value per line, whatever it looks like.
 NDJSON_TYPES = frozenset(

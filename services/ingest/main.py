@@ -13,7 +13,7 @@ from aiohttp import web
 
 from newsalert.logs import configure_logging
 from newsalert.config import Settings, get_settings
-from services.ingest.app import build_app
+from newsalert.services.ingest.app import build_app
 
 log = logging.getLogger("newsalert.ingest")
 

@@ -66,8 +66,8 @@ from mode import Service
 from newsalert.adapters.broker import Publisher, Record, Sent
 from newsalert.config import Settings
 from newsalert.errors import TransientError
-from services.matcher.metrics import CONTENT_TYPE, matcher_registry, render
-from services.matcher.processing import ArticleMatcher, Outcome, SourcePosition
+from newsalert.services.matcher.metrics import CONTENT_TYPE, matcher_registry, render
+from newsalert.services.matcher.processing import ArticleMatcher, Outcome, SourcePosition
 
 log = logging.getLogger(__name__)
 
@@ -318,7 +318,7 @@ def build_app(settings: Settings, state: MatcherState, output: OutputService, *,
 
     @app.page("/metrics")
     async def metrics(web, request):
-        """Prometheus text format (see ``services.matcher.metrics``)."""
+        """Prometheus text format (see ``newsalert.services.matcher.metrics``)."""
         return web.bytes(render(registry), content_type=CONTENT_TYPE)
 
     @app.page("/readyz")

@@ -4,7 +4,7 @@
 before the rule set is known) and stopped after it. It does three things:
 
 1. **Catch up** (on start): reads the compacted ``rules`` topic (contract in
-   ``schemas.rules_feed``) from the beginning to its end with a group-less consumer: every worker
+   ``newsalert.schemas.rules_feed``) from the beginning to its end with a group-less consumer: every worker
    reads all of it. If the newest snapshot's version differs from the file this worker was
    started with, it publishes the file's snapshot (the file is the source of truth) and uses it.
    It then builds the effective rule set (``newsalert.domain.live_rules``) and swaps it in.
@@ -41,7 +41,7 @@ from newsalert.config import Settings
 from newsalert.domain.live_rules import merge, snapshot_of, snapshot_rule_set
 from newsalert.domain.rulefile import RuleFileError, RuleSet, load_rule_file
 from newsalert.errors import TransientError
-from schemas.rules_feed import RULES_TOPIC, RuleSetSnapshot, SubscriptionRecord, decode_feed_record, ruleset_key
+from newsalert.schemas.rules_feed import RULES_TOPIC, RuleSetSnapshot, SubscriptionRecord, decode_feed_record, ruleset_key
 
 log = logging.getLogger(__name__)
 

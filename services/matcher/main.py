@@ -6,11 +6,11 @@ Order matters, and nothing connects before the rules are known to be good:
    and exits with status 1 before any connection is made;
 2. compile the matching engine once;
 3. create the topics that do not exist yet (idempotent);
-4. build the faust app (``services.matcher.app.build_app``) and run a faust worker in the
+4. build the faust app (``newsalert.services.matcher.app.build_app``) and run a faust worker in the
    foreground until SIGTERM/SIGINT, with two services started before the app and stopped after
    it: ``LiveRulesService`` (reads the ``rules`` topic, publishes the file's snapshot when it is
-   newer, watches the file: ``services.matcher.live``) and ``OutputService`` (publisher and
-   in-flight window); and the stall watchdog thread (``services.matcher.watchdog``).
+   newer, watches the file: ``newsalert.services.matcher.live``) and ``OutputService`` (publisher and
+   in-flight window); and the stall watchdog thread (``newsalert.services.matcher.watchdog``).
 
 Scale by adding partitions to ``articles`` and starting more workers: they share the consumer
 group ``settings.group("matcher")``.
@@ -29,10 +29,10 @@ from newsalert.adapters.topics import ensure_topics
 from newsalert.config import Settings, get_settings
 from newsalert.domain.rulefile import RuleFileError, RuleSet, load_rule_file
 from newsalert.errors import SetupError, TransientError
-from services.matcher.app import MatcherState, OutputService, build_app, faust_datadir
-from services.matcher.live import LiveRulesService
-from services.matcher.processing import build_matcher
-from services.matcher.watchdog import Watchdog
+from newsalert.services.matcher.app import MatcherState, OutputService, build_app, faust_datadir
+from newsalert.services.matcher.live import LiveRulesService
+from newsalert.services.matcher.processing import build_matcher
+from newsalert.services.matcher.watchdog import Watchdog
 
 EXIT_BAD_RULES = 1
 EXIT_NO_BROKER = 2
@@ -89,7 +89,7 @@ def run(rules_path: Path, port: int) -> None:
 
 
 def start_watchdog(settings: Settings, state: MatcherState) -> Watchdog | None:
-    """Start stall detection (``services.matcher.watchdog``) unless ``NEWSALERT_STALL_TIMEOUT`` is 0."""
+    """Start stall detection (``newsalert.services.matcher.watchdog``) unless ``NEWSALERT_STALL_TIMEOUT`` is 0."""
     if settings.stall_timeout <= 0:
         return None
 

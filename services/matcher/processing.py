@@ -3,17 +3,17 @@
 :meth:`ArticleMatcher.process` never raises for anything one record can cause. It returns an
 :class:`Outcome` holding either
 
-- one ``schemas.Alert`` per (matching rule, subscriber in the rule's ``notify``), to the
+- one ``newsalert.schemas.Alert`` per (matching rule, subscriber in the rule's ``notify``), to the
   ``matches`` topic with the subscriber id as key, or
-- one ``schemas.RejectedRecord`` to ``articles.rejected`` when the record is not an article
-  (no value, not UTF-8 JSON, fails ``schemas.Article``: the reason names the field) or when
+- one ``newsalert.schemas.RejectedRecord`` to ``articles.rejected`` when the record is not an article
+  (no value, not UTF-8 JSON, fails ``newsalert.schemas.Article``: the reason names the field) or when
   matching it raised (the reason names the exception type and message; the traceback is logged).
 
 Faust acknowledges a message whose processing raised, so an exception escaping the agent would
 lose the record silently; catching here, per record, is what makes "nothing is dropped" hold.
 Only ``MemoryError`` is let through: the process, not the record, is then in trouble.
 
-This module does no I/O: the agent (``services.matcher.app``) publishes what it returns. Keeping
+This module does no I/O: the agent (``newsalert.services.matcher.app``) publishes what it returns. Keeping
 the decision pure lets the unit tests drive it with an engine that raises.
 """
 
@@ -33,11 +33,11 @@ from newsalert.domain.dedup import story_fingerprints
 from newsalert.domain.rulefile import RuleSet
 from newsalert.domain.delivery.ids import webhook_id
 from newsalert.domain.matching import Document, Engine, RuleMatch, prepare
-from schemas.dedup import DEDUP_HEADER
-from schemas import HIGHLIGHTS_MAX, Alert, Article, ArticleSummary, Highlight, RejectedRecord, RuleRef
-from schemas._common import truncate, utc_now
-from schemas.alert import HIGHLIGHT_TEXT_MAX, AlertEncoder
-from schemas.rejected import REASON_MAX
+from newsalert.schemas.dedup import DEDUP_HEADER
+from newsalert.schemas import HIGHLIGHTS_MAX, Alert, Article, ArticleSummary, Highlight, RejectedRecord, RuleRef
+from newsalert.schemas._common import truncate, utc_now
+from newsalert.schemas.alert import HIGHLIGHT_TEXT_MAX, AlertEncoder
+from newsalert.schemas.rejected import REASON_MAX
 
 log = logging.getLogger(__name__)
 
@@ -146,7 +146,7 @@ class ArticleMatcher:
         """``(subscriber, alert.to_json())`` for each alert of :meth:`alerts_for`, same order and bytes.
 
         The bytes are joined from parts encoded once per article, rule or subscriber
-        (``schemas.alert.AlertEncoder``) instead of one model per alert. Should anything in them
+        (``newsalert.schemas.alert.AlertEncoder``) instead of one model per alert. Should anything in them
         fail (a part that is not valid for an ``Alert``), the alerts are built as models after
         all: what is raised, and so dead-lettered, is then exactly what ``alerts_for`` raises.
         """

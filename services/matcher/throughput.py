@@ -1,8 +1,8 @@
 """Quick throughput measurement of ONE matcher worker on the local broker (not a test).
 
-    .venv/bin/python -m services.matcher.throughput                      # seeds/rules.yaml, BBC x2
-    .venv/bin/python -m services.matcher.throughput --generated 1000     # ~1,000 generated rules
-    .venv/bin/python -m services.matcher.throughput --articles 4450 --partitions 4
+    .venv/bin/python -m newsalert.services.matcher.throughput                      # seeds/rules.yaml, BBC x2
+    .venv/bin/python -m newsalert.services.matcher.throughput --generated 1000     # ~1,000 generated rules
+    .venv/bin/python -m newsalert.services.matcher.throughput --articles 4450 --partitions 4
 
 What it does: publishes the corpus (cleaned as ingest/replay would) to the ``articles`` topic of
 a fresh topic prefix, then starts ``newsalert serve matcher`` as a child process and polls its

@@ -45,8 +45,8 @@ from newsalert.adapters.broker import Publisher, Record, Sent
 from newsalert.config import Settings
 from newsalert.domain.dedup import ClaimBook, is_expired
 from newsalert.errors import TransientError
-from schemas import Alert, ClaimBatch, StoryClaim
-from schemas.dedup import DEDUP_HEADER
+from newsalert.schemas import Alert, ClaimBatch, StoryClaim
+from newsalert.schemas.dedup import DEDUP_HEADER
 
 log = logging.getLogger(__name__)
 

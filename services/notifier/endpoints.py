@@ -54,7 +54,7 @@ def endpoints_from_subscribers(subscribers: Mapping[str, Any]) -> dict[str, Endp
 
 
 def endpoint_of(subscriber_id: str, subscriber: Any) -> Endpoint:
-    """The endpoint of one subscriber (a ``schemas.rules.Subscriber`` or alike), rate limit included."""
+    """The endpoint of one subscriber (a ``newsalert.schemas.rules.Subscriber`` or alike), rate limit included."""
     digest = getattr(subscriber, "digest", None)
     limit = RateLimit.of(getattr(subscriber, "max_per_minute", None), None if digest is None else parse_duration(digest))
     return Endpoint(subscriber_id, str(subscriber.url), _secrets_of(subscriber), limit)

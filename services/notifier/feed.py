@@ -1,6 +1,6 @@
 """Subscribers from the compacted ``rules`` topic: the rule-set snapshot's and the API's.
 
-The contract is ``schemas.rules_feed``. The notifier needs only who to deliver to: the subscribers
+The contract is ``newsalert.schemas.rules_feed``. The notifier needs only who to deliver to: the subscribers
 of the newest ``ruleset`` snapshot, and every ``subscription/<id>`` record whose status is
 ``active`` (a tombstone, or a record back to ``pending``, removes it). ``SubscriberDirectory``
 answers "which endpoint is subscriber X" in this order: the ``--rules`` file the notifier was
@@ -28,8 +28,8 @@ from aiokafka.errors import KafkaError
 
 from newsalert.config import Settings
 from newsalert.errors import TransientError
-from schemas.rules_feed import RULES_TOPIC, SubscriptionRecord, decode_feed_record
-from services.notifier.endpoints import Endpoint, endpoint_of
+from newsalert.schemas.rules_feed import RULES_TOPIC, SubscriptionRecord, decode_feed_record
+from newsalert.services.notifier.endpoints import Endpoint, endpoint_of
 
 log = logging.getLogger(__name__)
 
@@ -76,7 +76,7 @@ class SubscriberDirectory(Mapping[str, Endpoint]):
     # -- lifecycle -------------------------------------------------------------------------------
     async def start(self) -> None:
         """Read the feed to its end (``TransientError`` when that fails), then follow it."""
-        from services.notifier.history import metadata_consumer
+        from newsalert.services.notifier.history import metadata_consumer
 
         self._consumer = metadata_consumer(self._settings, self._topic, "newsalert-notifier-feed")
         try:

@@ -21,7 +21,7 @@ from pydantic import BaseModel, ValidationError
 from newsalert.adapters.broker import KafkaPublisher, Record
 from newsalert.config import Settings
 from newsalert.errors import TransientError
-from schemas import DeadDelivery, DeliveryAttempt, SubscriberState
+from newsalert.schemas import DeadDelivery, DeliveryAttempt, SubscriberState
 
 log = logging.getLogger(__name__)
 

@@ -4,7 +4,7 @@ Order: load the rule file (a broken one exits 1 before anything connects), creat
 (idempotent; exit 2 when the broker is unreachable), start the health server (``/healthz``,
 ``/readyz``, ``/metrics``), the producer (dead letters, attempts, retries), the one shared HTTP
 session, read the subscriber states (disabled subscribers) and the rules feed (the rule-set
-snapshot's subscribers and the API's active subscriptions, ``services.notifier.feed``; the
+snapshot's subscribers and the API's active subscriptions, ``newsalert.services.notifier.feed``; the
 ``--rules`` file's subscribers win over them), then start the consumer loop. SIGTERM
 or SIGINT stops fetching, lets in-flight deliveries finish (up to ``NEWSALERT_SHUTDOWN_GRACE`` s),
 commits what is settled and closes everything. Nothing connects at import time.
@@ -33,12 +33,12 @@ from newsalert.adapters.topics import ensure_topics
 from newsalert.logs import configure_logging
 from newsalert.config import Settings, get_settings
 from newsalert.errors import RuleFileError, SetupError, TransientError
-from services.notifier.endpoints import Endpoint, endpoints_from_subscribers
-from services.notifier.feed import SubscriberDirectory
-from services.notifier.metrics import NotifierMetrics
-from services.notifier.sender import WebhookSender
-from services.notifier.service import Notifier
-from services.notifier.states import SubscriberStates
+from newsalert.services.notifier.endpoints import Endpoint, endpoints_from_subscribers
+from newsalert.services.notifier.feed import SubscriberDirectory
+from newsalert.services.notifier.metrics import NotifierMetrics
+from newsalert.services.notifier.sender import WebhookSender
+from newsalert.services.notifier.service import Notifier
+from newsalert.services.notifier.states import SubscriberStates
 
 log = logging.getLogger("newsalert.notifier")
 

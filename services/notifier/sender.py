@@ -4,7 +4,7 @@ One ``WebhookSender`` per process holds the one shared ``aiohttp.ClientSession``
 pooling, one timeout policy, the SSRF guard's connector). Each attempt is signed afresh (a new
 ``webhook-timestamp``) over the same body bytes, redirects are not followed, and only a 2xx answer
 counts as delivered. The domain decides what an answer means (``outcome``); retries are not made
-here: the notifier schedules them through the retry topics (``services.notifier.service``), so an
+here: the notifier schedules them through the retry topics (``newsalert.services.notifier.service``), so an
 attempt never sleeps.
 """
 
@@ -20,10 +20,10 @@ import aiohttp
 from newsalert.adapters.http_guard import blocked_reason
 from newsalert.domain.delivery import outcome as oc
 from newsalert.domain.delivery.signing import signed_headers
-from schemas import Alert, DeliveryAttempt, Digest
-from schemas.delivery import ERROR_MAX, RESPONSE_BODY_MAX
-from schemas._common import truncate
-from services.notifier.endpoints import Endpoint
+from newsalert.schemas import Alert, DeliveryAttempt, Digest
+from newsalert.schemas.delivery import ERROR_MAX, RESPONSE_BODY_MAX
+from newsalert.schemas._common import truncate
+from newsalert.services.notifier.endpoints import Endpoint
 
 log = logging.getLogger(__name__)
 

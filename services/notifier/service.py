@@ -55,7 +55,7 @@ held alerts are let go unsettled: the partition's next owner fetches and holds t
 Rate counters are in memory, per notifier: one subscriber's alerts share a partition of
 ``matches``, so one notifier counts them all (a restart starts a fresh minute).
 
-De-duplication (``NEWSALERT_DEDUP_WINDOW``; ``services.notifier.claims``): a new alert repeating
+De-duplication (``NEWSALERT_DEDUP_WINDOW``; ``newsalert.services.notifier.claims``): a new alert repeating
 a story its (subscriber, rule) had within the window is settled as a duplicate without a POST.
 For the same reason as the rate limits it lives here: one notifier sees every alert of a
 subscriber. A newly assigned ``matches`` partition stays paused until its claims are read back,
@@ -92,15 +92,15 @@ from newsalert.domain.delivery.breaker import CLOSED, CircuitBreaker
 from newsalert.domain.delivery.ratelimit import SEND, RateLimiter
 from newsalert.domain.delivery.retry import DEAD, DONE, RetryPolicy, next_step, tier_for
 from newsalert.errors import TransientError
-from schemas import Alert, DeadDelivery, DeliveryAttempt, Digest, RejectedRecord, RetryEnvelope, SubscriberState, error_messages
-from schemas.delivery import ERROR_MAX
-from schemas._common import truncate
-from services.notifier.claims import StoryClaims, claims_partitions
-from services.notifier.endpoints import Endpoint
-from services.notifier.metrics import NotifierMetrics
-from services.notifier.offsets import OffsetTracker, Ticket
-from services.notifier.sender import WebhookSender, attempt_record
-from services.notifier.states import SubscriberStates
+from newsalert.schemas import Alert, DeadDelivery, DeliveryAttempt, Digest, RejectedRecord, RetryEnvelope, SubscriberState, error_messages
+from newsalert.schemas.delivery import ERROR_MAX
+from newsalert.schemas._common import truncate
+from newsalert.services.notifier.claims import StoryClaims, claims_partitions
+from newsalert.services.notifier.endpoints import Endpoint
+from newsalert.services.notifier.metrics import NotifierMetrics
+from newsalert.services.notifier.offsets import OffsetTracker, Ticket
+from newsalert.services.notifier.sender import WebhookSender, attempt_record
+from newsalert.services.notifier.states import SubscriberStates
 
 log = logging.getLogger(__name__)
 
@@ -365,7 +365,7 @@ class Notifier:
 
     async def _decode_record(self, value: bytes | None, is_retry: bool) -> tuple:
         """The work parts of a record; a subscriber not known yet gets one catch-up with the rules
-        feed first (it may have been created a moment ago: see ``services.notifier.feed``)."""
+        feed first (it may have been created a moment ago: see ``newsalert.services.notifier.feed``)."""
         decode = self._decode_retry if is_retry else (lambda v: (*self._decode(v), 1, []))
         try:
             return decode(value)

@@ -25,7 +25,7 @@ from pydantic import ValidationError
 
 from newsalert.config import Settings
 from newsalert.errors import TransientError
-from schemas import SubscriberState
+from newsalert.schemas import SubscriberState
 
 log = logging.getLogger(__name__)
 
@@ -57,7 +57,7 @@ class SubscriberStates:
 
     async def start(self) -> None:
         """Read the topic to its end (raises ``TransientError`` when that fails), then follow it."""
-        from services.notifier.history import metadata_consumer
+        from newsalert.services.notifier.history import metadata_consumer
 
         self._consumer = metadata_consumer(self._settings, self._topic, "newsalert-notifier-states")
         try:

@@ -5,7 +5,7 @@ What a careful receiver does, in the order it does it:
 1. ``POST /hooks/{subscriber}``: read the raw body (signatures cover the exact bytes);
 2. verify the Standard Webhooks signature with that subscriber's secret(s): unknown subscriber
    -> 404, bad, stale or missing signature -> 401 (logged, counted as rejected);
-3. read the body as ``schemas.WebhookPayload`` (422 if it is not one; 400 if it names another
+3. read the body as ``newsalert.schemas.WebhookPayload`` (422 if it is not one; 400 if it names another
    subscriber than the URL);
 4. de-duplicate on ``webhook-id``: a repeat is answered 204 like the first (so the sender stops
    retrying) but counted as a duplicate;
@@ -29,7 +29,7 @@ from aiohttp import web
 from pydantic import ValidationError
 
 from newsalert.domain.delivery.signing import DEFAULT_TOLERANCE_S, HEADER_ID, HEADER_TIMESTAMP, Secret, SignatureError, verify
-from schemas import WebhookPayload, error_messages
+from newsalert.schemas import WebhookPayload, error_messages
 
 log = logging.getLogger("newsalert.webhook_sink")
 

@@ -18,8 +18,8 @@ from newsalert.config import get_settings
 from newsalert.logs import configure_logging
 from newsalert.domain.delivery.signing import Secret
 from newsalert.errors import RuleFileError
-from services.notifier.endpoints import endpoints_from_subscribers
-from services.webhook_sink.app import create_app
+from newsalert.services.notifier.endpoints import endpoints_from_subscribers
+from newsalert.services.webhook_sink.app import create_app
 
 log = logging.getLogger("newsalert.webhook_sink")
 

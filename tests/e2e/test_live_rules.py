@@ -17,7 +17,7 @@ import pytest
 from newsalert.adapters.topics import ensure_topics
 from newsalert.config import Settings
 from newsalert.domain.rulefile import load_rule_text
-from schemas import Alert
+from newsalert.schemas import Alert
 from tests.e2e.matcher_procs import SECRET, article, health, publish_articles, start_matcher, wait_consumed
 from tests.integration.topic_reader import read_topic
 

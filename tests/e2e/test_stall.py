@@ -21,7 +21,7 @@ import pytest
 
 from newsalert.adapters.topics import ensure_topics
 from newsalert.config import Settings
-from services.matcher.watchdog import EXIT_STALLED
+from newsalert.services.matcher.watchdog import EXIT_STALLED
 from tests.e2e.matcher_procs import SECRET, article, health, publish_articles, start_matcher, wait_consumed
 
 pytestmark = [pytest.mark.kafka, pytest.mark.timeout(180)]

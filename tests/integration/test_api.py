@@ -27,12 +27,12 @@ from aiokafka import AIOKafkaProducer
 from newsalert.adapters.processes import free_port, newsalert_executable
 from newsalert.config import Settings
 from newsalert.domain.rulefile import load_rule_text
-from schemas.delivery import DeliveryAttempt
-from schemas.rules_feed import SubscriptionRecord
-from services.api.app import build_app
-from services.api.deliveries import ATTEMPTS_TOPIC
-from services.api.routes import ROUTES
-from services.api.store import read_feed
+from newsalert.schemas.delivery import DeliveryAttempt
+from newsalert.schemas.rules_feed import SubscriptionRecord
+from newsalert.services.api.app import build_app
+from newsalert.services.api.deliveries import ATTEMPTS_TOPIC
+from newsalert.services.api.routes import ROUTES
+from newsalert.services.api.store import read_feed
 
 pytestmark = [pytest.mark.kafka, pytest.mark.timeout(180)]
 
@@ -464,7 +464,7 @@ def test_serve_api_refuses_to_start_without_a_token(tmp_path: Path) -> None:
 
 
 def test_judge_accepts_only_a_2xx_echo_of_the_exact_challenge() -> None:
-    from services.api.verification import judge
+    from newsalert.services.api.verification import judge
 
     assert judge(200, b'{"challenge": "abc", "ok": true}', "abc") is None
     assert judge(204, b"  abc\n", "abc") is None
@@ -475,7 +475,7 @@ def test_judge_accepts_only_a_2xx_echo_of_the_exact_challenge() -> None:
 
 
 def test_token_problem_refuses_a_missing_or_blank_token_unless_allowed() -> None:
-    from services.api.main import token_problem
+    from newsalert.services.api.main import token_problem
 
     assert "not set" in token_problem(Settings(api_token=None, api_allow_no_token=False))
     assert token_problem(Settings(api_token=None, api_allow_no_token=True)) == ""
@@ -484,7 +484,7 @@ def test_token_problem_refuses_a_missing_or_blank_token_unless_allowed() -> None
 
 
 def test_field_paths_are_written_as_json_paths() -> None:
-    from services.api.bodies import field_path
+    from newsalert.services.api.bodies import field_path
 
     assert field_path(("queries", 1)) == "queries[1]"
     assert field_path(("article", "title")) == "article.title"

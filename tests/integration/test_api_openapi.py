@@ -31,7 +31,7 @@ from schemathesis.checks import (
 from newsalert.adapters.http_guard import guarded_connector
 from newsalert.domain.delivery.ssrf import AddressPolicy, Refusal
 from newsalert.domain.rulefile import load_rule_text
-from services.api.routes import openapi_document
+from newsalert.services.api.routes import openapi_document
 
 from .test_api import AUTH, RULES_YAML, LoopThread, Served, api_settings, start_api
 

@@ -18,7 +18,7 @@ from aiohttp import web
 
 from newsalert.adapters.processes import free_port, newsalert_executable
 from newsalert.config import Settings
-from services.ingest.app import build_app
+from newsalert.services.ingest.app import build_app
 
 from .topic_reader import read_topic, values
 

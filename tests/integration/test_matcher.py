@@ -27,7 +27,7 @@ from newsalert.adapters.processes import ServiceProcess, free_port, newsalert_ex
 from newsalert.adapters.topics import ensure_topics
 from newsalert.config import Settings
 from newsalert.domain.delivery.ids import webhook_id
-from schemas import Alert, RejectedRecord
+from newsalert.schemas import Alert, RejectedRecord
 from tests.integration.topic_reader import read_topic
 
 pytestmark = [pytest.mark.kafka, pytest.mark.timeout(240)]

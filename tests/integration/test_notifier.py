@@ -28,9 +28,9 @@ from newsalert.adapters.broker import KafkaPublisher, Record
 from newsalert.adapters.processes import ServiceProcess, free_port, newsalert_executable
 from newsalert.adapters.topics import ensure_topics
 from newsalert.config import Settings
-from schemas import Alert, Article, Highlight, RejectedRecord
-from services.notifier.endpoints import Endpoint
-from services.notifier.main import NotifierProcess
+from newsalert.schemas import Alert, Article, Highlight, RejectedRecord
+from newsalert.services.notifier.endpoints import Endpoint
+from newsalert.services.notifier.main import NotifierProcess
 
 pytestmark = [pytest.mark.kafka, pytest.mark.timeout(180)]
 

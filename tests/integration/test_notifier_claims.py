@@ -1,4 +1,4 @@
-"""The notifier's de-duplication claims on the real broker (``services.notifier.claims``): what
+"""The notifier's de-duplication claims on the real broker (``newsalert.services.notifier.claims``): what
 one notifier writes is what the next owner of the partition reads back, expired batches are
 tombstoned, and a claim is durable once ``flush`` returns."""
 
@@ -13,9 +13,9 @@ import pytest
 from newsalert.adapters.broker import KafkaPublisher
 from newsalert.adapters.topics import ensure_topics
 from newsalert.config import Settings
-from schemas import Alert, ArticleSummary, RuleRef
-from schemas.dedup import DEDUP_HEADER
-from services.notifier.claims import StoryClaims
+from newsalert.schemas import Alert, ArticleSummary, RuleRef
+from newsalert.schemas.dedup import DEDUP_HEADER
+from newsalert.services.notifier.claims import StoryClaims
 from tests.integration.topic_reader import read_topic
 
 pytestmark = [pytest.mark.kafka, pytest.mark.timeout(120)]

@@ -24,9 +24,9 @@ from pydantic import SecretStr
 from newsalert.adapters.processes import free_port, newsalert_executable
 from newsalert.adapters.topics import ensure_topics
 from newsalert.config import Settings
-from schemas import DeadDelivery, DeliveryAttempt
-from services.notifier.history import attempts_of, dead_of
-from services.notifier.endpoints import Endpoint
+from newsalert.schemas import DeadDelivery, DeliveryAttempt
+from newsalert.services.notifier.history import attempts_of, dead_of
+from newsalert.services.notifier.endpoints import Endpoint
 from tests.integration.test_notifier import make_alert, publish, running_notifier
 
 pytestmark = [pytest.mark.kafka, pytest.mark.timeout(180)]
@@ -200,7 +200,7 @@ def metrics_text(metrics) -> str:
 
 
 async def test_metrics_endpoint_on_the_health_port(settings: Settings, scripted: ScriptedReceiver) -> None:
-    from services.notifier.main import NotifierProcess
+    from newsalert.services.notifier.main import NotifierProcess
 
     await ensure_topics(settings)
     alerts = [make_alert(i, "alice") for i in range(3)]

@@ -18,9 +18,9 @@ from pydantic import SecretStr
 from newsalert.adapters.broker import KafkaPublisher, Record
 from newsalert.adapters.topics import ensure_topics
 from newsalert.config import Settings
-from schemas.rules import Rule
-from schemas.rules_feed import RULES_TOPIC, FeedSubscriber, SubscriptionRecord, subscription_key
-from services.notifier.endpoints import Endpoint
+from newsalert.schemas.rules import Rule
+from newsalert.schemas.rules_feed import RULES_TOPIC, FeedSubscriber, SubscriptionRecord, subscription_key
+from newsalert.services.notifier.endpoints import Endpoint
 from tests.integration.test_notifier import (  # noqa: F401 - fixtures
     SECRETS,
     Receiver,

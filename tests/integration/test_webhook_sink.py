@@ -22,10 +22,10 @@ from standardwebhooks import Webhook
 from newsalert.adapters.processes import ServiceProcess, free_port, newsalert_executable
 from newsalert.adapters.topics import ensure_topics
 from newsalert.domain.rulefile import load_rule_file
-from schemas import Alert, Article, Highlight
-from services.notifier.endpoints import endpoints_from_subscribers
-from services.notifier.main import NotifierProcess
-from services.webhook_sink.app import SINK_STATE, create_app
+from newsalert.schemas import Alert, Article, Highlight
+from newsalert.services.notifier.endpoints import endpoints_from_subscribers
+from newsalert.services.notifier.main import NotifierProcess
+from newsalert.services.webhook_sink.app import SINK_STATE, create_app
 
 pytestmark = pytest.mark.timeout(120)
 

@@ -1,6 +1,6 @@
 """The matcher's fast alert records are byte for byte those of the straightforward construction.
 
-``ArticleMatcher.process`` encodes alerts with ``schemas.alert.AlertEncoder`` (parts validated and
+``ArticleMatcher.process`` encodes alerts with ``newsalert.schemas.alert.AlertEncoder`` (parts validated and
 encoded once per article, rule or subscriber). The reference here is the plain way: one pydantic
 ``Alert`` per alert (``ArticleMatcher.alerts_for``), ``Alert.to_json()`` as the value, the
 subscriber as the key and the story fingerprints header computed from the article. Any
@@ -15,16 +15,16 @@ from pathlib import Path
 
 import pytest
 
-import schemas.alert as alert_module
+import newsalert.schemas.alert as alert_module
 from newsalert.adapters.broker import Record
 from newsalert.domain.articles import InvalidArticle, parse_article
 from newsalert.domain.dedup import story_fingerprints
 from newsalert.domain.matching import Engine
-from schemas import Alert
-from schemas.alert import HIGHLIGHT_TEXT_MAX, HIGHLIGHTS_MAX, AlertEncoder
-from schemas.dedup import DEDUP_HEADER
+from newsalert.schemas import Alert
+from newsalert.schemas.alert import HIGHLIGHT_TEXT_MAX, HIGHLIGHTS_MAX, AlertEncoder
+from newsalert.schemas.dedup import DEDUP_HEADER
 from tests.unit.plain_rules import Rule
-from services.matcher.processing import ArticleMatcher, SourcePosition, decode_article
+from newsalert.services.matcher.processing import ArticleMatcher, SourcePosition, decode_article
 
 BBC = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "bbc.jsonl"
 NOW = datetime(2024, 5, 1, 12, 0, 0, 123456, tzinfo=timezone.utc)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from newsalert.domain.articles import InvalidArticle, clean_article, parse_article
-from schemas import ARTICLE_MAX_BYTES, Article
+from newsalert.schemas import ARTICLE_MAX_BYTES, Article
 
 
 def test_cleaning_removes_scraped_debris_and_decodes_entities():

@@ -1,5 +1,5 @@
 """The pure part of de-duplication (``newsalert.domain.dedup``) and the notifier's reading of the
-fingerprint header (``services.notifier.claims``)."""
+fingerprint header (``newsalert.services.notifier.claims``)."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ import json
 import pytest
 
 from newsalert.domain.dedup import ClaimBook, canonical_url, dedup_key, is_duplicate, is_expired, story_fingerprints, text_fingerprint
-from schemas.dedup import DEDUP_HEADER
-from services.notifier.claims import _apply, fingerprints_of
+from newsalert.schemas.dedup import DEDUP_HEADER
+from newsalert.services.notifier.claims import _apply, fingerprints_of
 
 
 @pytest.mark.parametrize(
@@ -120,7 +120,7 @@ def test_reading_back_keeps_the_last_batch_per_key_and_honours_tombstones():
 
 async def test_a_partial_revocation_restarts_the_read_back_for_the_partitions_kept():
     from newsalert.config import Settings
-    from services.notifier.claims import StoryClaims
+    from newsalert.services.notifier.claims import StoryClaims
 
     claims = StoryClaims(Settings(dedup_window=60), publisher=None)
     release, reads = asyncio.Event(), []

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from services.ingest.batch import BodyError, parse_body
+from newsalert.services.ingest.batch import BodyError, parse_body
 
 
 def _body(value) -> bytes:

@@ -1,4 +1,4 @@
-"""The matcher's per-record guard (``services.matcher.processing``) without a broker.
+"""The matcher's per-record guard (``newsalert.services.matcher.processing``) without a broker.
 
 The subprocess tests (tests/integration/test_matcher.py) show the same behaviour through Kafka;
 here the engine can be replaced by one that raises, which no honest input to the real engine does.
@@ -13,10 +13,10 @@ import pytest
 
 from newsalert.domain.delivery.ids import webhook_id
 from newsalert.domain.matching import Engine
-from schemas import Alert, RejectedRecord
-from schemas.alert import HIGHLIGHT_TEXT_MAX
+from newsalert.schemas import Alert, RejectedRecord
+from newsalert.schemas.alert import HIGHLIGHT_TEXT_MAX
 from tests.unit.plain_rules import Rule
-from services.matcher.processing import ArticleMatcher, SourcePosition
+from newsalert.services.matcher.processing import ArticleMatcher, SourcePosition
 
 NOW = datetime(2024, 5, 1, 12, 0, tzinfo=timezone.utc)
 

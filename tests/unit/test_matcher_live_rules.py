@@ -7,8 +7,8 @@ import pytest
 from newsalert.domain.live_rules import merge, snapshot_of, snapshot_rule_set
 from newsalert.domain.rulefile import load_rule_text
 from newsalert.errors import RuleFileError
-from schemas.rules import Rule
-from schemas.rules_feed import FeedSubscriber, RuleSetSnapshot, SubscriptionRecord
+from newsalert.schemas.rules import Rule
+from newsalert.schemas.rules_feed import FeedSubscriber, RuleSetSnapshot, SubscriptionRecord
 
 SECRET = "whsec_jqKa/frLjjr7/1qzAZgH8OHtWoFZf3Kc"
 YAML = f"""\

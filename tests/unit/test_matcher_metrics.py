@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from prometheus_client.parser import text_string_to_metric_families
 
-from services.matcher.app import MatcherState
-from services.matcher.metrics import matcher_registry, render
+from newsalert.services.matcher.app import MatcherState
+from newsalert.services.matcher.metrics import matcher_registry, render
 
 
 class FakeMatcher:

@@ -7,8 +7,8 @@ import base64
 import pytest
 from pydantic import ValidationError
 
-from schemas.rules import Rule, Subscriber
-from schemas.rules_feed import (
+from newsalert.schemas.rules import Rule, Subscriber
+from newsalert.schemas.rules_feed import (
     FeedSubscriber,
     RuleSetSnapshot,
     SubscriptionRecord,

@@ -1,4 +1,4 @@
-"""The stall rule (``services.matcher.watchdog.StallDetector``) on a fake clock.
+"""The stall rule (``newsalert.services.matcher.watchdog.StallDetector``) on a fake clock.
 
 Covers what a SIGSTOP cannot show: a worker that keeps running (its loop and web server alive) but
 stops committing while lag grows is declared stalled after the timeout, whereas an idle worker or
@@ -7,7 +7,7 @@ a slow-but-committing one never is.
 
 from __future__ import annotations
 
-from services.matcher.watchdog import StallDetector
+from newsalert.services.matcher.watchdog import StallDetector
 
 P0, P1 = ("articles", 0), ("articles", 1)
 

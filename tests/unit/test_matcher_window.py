@@ -1,4 +1,4 @@
-"""The matcher's ordered ack window (``services.matcher.app.OutputService``), without a broker.
+"""The matcher's ordered ack window (``newsalert.services.matcher.app.OutputService``), without a broker.
 
 The publisher here is a stand-in whose acknowledgements the test releases by hand: what is checked
 is the ordering rule (an event is acked only once its records and those of every earlier event are
@@ -14,8 +14,8 @@ import pytest
 
 from newsalert.adapters.broker import Delivered, Record, Sent
 from newsalert.errors import TransientError
-from services.matcher.app import MatcherState, OutputService
-from services.matcher.processing import Outcome
+from newsalert.services.matcher.app import MatcherState, OutputService
+from newsalert.services.matcher.processing import Outcome
 
 pytestmark = pytest.mark.timeout(30)
 

@@ -11,10 +11,10 @@ from pydantic import SecretStr
 from newsalert.config import Settings
 from newsalert.domain.delivery import outcome as oc
 from newsalert.errors import TransientError
-from schemas import Alert, Article
-from services.notifier.endpoints import Endpoint
-from services.notifier.sender import attempt_record
-from services.notifier.service import Notifier, _Work
+from newsalert.schemas import Alert, Article
+from newsalert.services.notifier.endpoints import Endpoint
+from newsalert.services.notifier.sender import attempt_record
+from newsalert.services.notifier.service import Notifier, _Work
 
 SECRET = "whsec_jqKa/frLjjr7/1qzAZgH8OHtWoFZf3Kc"  # test only
 DESK = Endpoint("desk", "https://hooks.example.org/desk", (SecretStr(SECRET),))

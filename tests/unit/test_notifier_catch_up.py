@@ -9,9 +9,9 @@ import pytest
 from pydantic import SecretStr
 
 from newsalert.config import Settings
-from schemas import Alert, Article
-from services.notifier.endpoints import Endpoint
-from services.notifier.service import Notifier, _Unusable
+from newsalert.schemas import Alert, Article
+from newsalert.services.notifier.endpoints import Endpoint
+from newsalert.services.notifier.service import Notifier, _Unusable
 
 SECRET = "whsec_jqKa/frLjjr7/1qzAZgH8OHtWoFZf3Kc"  # test only
 

@@ -6,7 +6,7 @@ import random
 
 import pytest
 
-from services.notifier.offsets import OffsetTracker
+from newsalert.services.notifier.offsets import OffsetTracker
 
 
 def test_commit_point_waits_for_the_oldest_unsettled_offset() -> None:

@@ -6,8 +6,8 @@ from datetime import datetime, timezone
 
 import pytest
 
-from schemas import Alert, Article, Digest, Highlight
-from services.notifier.sender import payload_body
+from newsalert.schemas import Alert, Article, Digest, Highlight
+from newsalert.services.notifier.sender import payload_body
 
 
 def _alert(n: int, highlights: bool = True, ingested: bool = True) -> Alert:

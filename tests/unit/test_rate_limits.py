@@ -17,7 +17,7 @@ from newsalert.domain.delivery.ratelimit import (
     parse_duration,
 )
 from newsalert.domain.rulefile import RuleFileError, load_rule_text
-from schemas.rules_feed import FeedSubscriber
+from newsalert.schemas.rules_feed import FeedSubscriber
 
 SECRET = "whsec_jqKa/frLjjr7/1qzAZgH8OHtWoFZf3Kc"  # 24-byte key, test only
 

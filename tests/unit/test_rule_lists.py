@@ -10,8 +10,8 @@ from newsalert.domain.query.ast import Or, Term
 from newsalert.domain.query.parser import parse_list, parse_query
 from newsalert.domain.rulefile import load_rule_text
 from newsalert.errors import QuerySyntaxError, RuleFileError
-from schemas import Article
-from services.matcher.processing import ArticleMatcher
+from newsalert.schemas import Article
+from newsalert.services.matcher.processing import ArticleMatcher
 
 SECRET = "whsec_jqKa/frLjjr7/1qzAZgH8OHtWoFZf3Kc"
 LISTS = {"north_korea": [parse_list(x) for x in ('"North Korea"', "DPRK", "Pyongyang")]}

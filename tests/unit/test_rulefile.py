@@ -17,7 +17,7 @@ from newsalert.domain.rulefile import (
     redact,
 )
 from newsalert.errors import InputError, QuerySyntaxError
-from schemas.rules import Rule
+from newsalert.schemas.rules import Rule
 
 SECRET = "whsec_jqKa/frLjjr7/1qzAZgH8OHtWoFZf3Kc"  # 24-byte key, test only
 SECRET2 = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"

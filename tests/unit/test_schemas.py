@@ -12,7 +12,7 @@ from pydantic import ValidationError
 
 from newsalert.cli import main
 from newsalert.domain.delivery.ids import webhook_id
-from schemas import (
+from newsalert.schemas import (
     ARTICLE_ID_MAX,
     BODY_MAX,
     EXCERPT_MAX,
@@ -29,7 +29,7 @@ from schemas import (
     error_messages,
     excerpt,
 )
-from schemas.export import DEFAULT_DIR, WIRE_MODELS, export, render_all, stale_files
+from newsalert.schemas.export import DEFAULT_DIR, WIRE_MODELS, export, render_all, stale_files
 
 
 def _locs(exc: ValidationError) -> set[str]:

@@ -14,7 +14,7 @@ import yaml
 from pydantic import ValidationError
 
 from newsalert.domain.query.parser import parse_query
-from schemas import Article, error_messages
+from newsalert.schemas import Article, error_messages
 
 REPO = Path(__file__).resolve().parents[2]
 SEEDS = REPO / "seeds"

@@ -133,7 +133,7 @@ def test_theirs_rejects_our_signature_over_other_content() -> None:
 
 
 def test_outcome_names_equal_the_attempt_schema() -> None:
-    from schemas.delivery import Outcome
+    from newsalert.schemas.delivery import Outcome
 
     assert set(typing.get_args(Outcome)) == set(oc.OUTCOMES)
 

@@ -16,7 +16,7 @@ from standardwebhooks import Webhook
 
 from newsalert.domain.delivery.ids import webhook_id
 from newsalert.domain.delivery.signing import signed_headers
-from schemas.alert import WebhookPayload
+from newsalert.schemas.alert import WebhookPayload
 
 REPO = Path(__file__).resolve().parents[2]
 DOC = REPO / "docs" / "webhooks.md"

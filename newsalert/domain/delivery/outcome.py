@@ -2,7 +2,7 @@
 
 Pure: the notifier maps its HTTP client's answer or exception to a status code or to a
 ``FailureKind`` and asks here what it means. The outcome names are those of
-``schemas.delivery.Outcome`` (the attempt record), so the two never drift apart (a unit test
+``newsalert.schemas.delivery.Outcome`` (the attempt record), so the two never drift apart (a unit test
 checks it).
 
 Rules (Standard Webhooks / Svix practice):
@@ -33,7 +33,7 @@ BLOCKED = "blocked"
 CIRCUIT_OPEN = "circuit_open"
 
 OUTCOMES = (DELIVERED, HTTP_ERROR, RATE_LIMITED, GONE, TIMEOUT, CONNECTION_ERROR, BLOCKED, CIRCUIT_OPEN)
-"""Every outcome name; equal to the members of ``schemas.delivery.Outcome``."""
+"""Every outcome name; equal to the members of ``newsalert.schemas.delivery.Outcome``."""
 
 _RETRY_AFTER_MAX_S = 7 * 24 * 3600.0  # a hint beyond a week is nonsense; ignore the excess
 

@@ -31,7 +31,7 @@ re-sends it). Rules applied to each delay, in this order:
 Success is 2xx only; 410 and a target refused by the SSRF guard are final (no delay); every other
 failure (3xx, 4xx, 5xx, timeout, connection refused or reset, circuit breaker open) is retried.
 
-``tiers`` groups delays into the retry topics the notifier uses (see ``services.notifier``).
+``tiers`` groups delays into the retry topics the notifier uses (see ``newsalert.services.notifier``).
 """
 
 from __future__ import annotations
