@@ -53,7 +53,7 @@ def deliveries() -> None:
 @click.option("--json", "as_json", is_flag=True, help="One DeliveryAttempt JSON object per line.")
 def list_(subscriber: str, limit: int, as_json: bool) -> None:
     """Show the subscriber's delivery attempts, newest first."""
-    from newsalert.services.notifier.history import attempts_of
+    from newsalert.adapters.delivery_history import attempts_of
 
     found = _run(attempts_of(get_settings(), subscriber, limit))
     if as_json:
@@ -79,7 +79,7 @@ def list_(subscriber: str, limit: int, as_json: bool) -> None:
 @click.option("--since", "since_text", help="Only alerts dead since this time (ISO-8601, or an age: 90m, 2h, 3d).")
 def replay(subscriber: str, since_text: str | None) -> None:
     """Re-send the subscriber's dead alerts, keeping their original webhook-id."""
-    from newsalert.services.notifier import history
+    from newsalert.adapters import delivery_history as history
 
     settings = get_settings()
     since = parse_since(since_text) if since_text else None
@@ -97,7 +97,7 @@ def replay(subscriber: str, since_text: str | None) -> None:
 def enable(subscriber: str) -> None:
     """Enable a subscriber disabled after a 410 Gone (its new alerts are delivered again)."""
     from newsalert.schemas import SubscriberState
-    from newsalert.services.notifier.history import set_state
+    from newsalert.adapters.delivery_history import set_state
 
     state = SubscriberState(subscriber=subscriber, status="enabled", reason="enabled with newsalert deliveries enable",
                             at=datetime.now(timezone.utc))

@@ -76,7 +76,7 @@ class SubscriberDirectory(Mapping[str, Endpoint]):
     # -- lifecycle -------------------------------------------------------------------------------
     async def start(self) -> None:
         """Read the feed to its end (``TransientError`` when that fails), then follow it."""
-        from newsalert.services.notifier.history import metadata_consumer
+        from newsalert.adapters.delivery_history import metadata_consumer
 
         self._consumer = metadata_consumer(self._settings, self._topic, "newsalert-notifier-feed")
         try:

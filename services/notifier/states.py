@@ -57,7 +57,7 @@ class SubscriberStates:
 
     async def start(self) -> None:
         """Read the topic to its end (raises ``TransientError`` when that fails), then follow it."""
-        from newsalert.services.notifier.history import metadata_consumer
+        from newsalert.adapters.delivery_history import metadata_consumer
 
         self._consumer = metadata_consumer(self._settings, self._topic, "newsalert-notifier-states")
         try:

@@ -21,7 +21,7 @@ from newsalert.adapters.broker import KafkaPublisher, Record
 from newsalert.adapters.processes import ServiceProcess, free_port, newsalert_executable
 from newsalert.config import Settings
 from newsalert.schemas import RejectedRecord, SubscriberState
-from newsalert.services.notifier.history import attempts_of, dead_of, read_keyed
+from newsalert.adapters.delivery_history import attempts_of, dead_of, read_keyed
 from tests.integration.test_notifier import make_alert
 from tests.integration.test_notifier_delivery import Answer, ScriptedReceiver, secret_of
 

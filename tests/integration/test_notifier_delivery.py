@@ -25,7 +25,7 @@ from newsalert.adapters.processes import free_port, newsalert_executable
 from newsalert.adapters.topics import ensure_topics
 from newsalert.config import Settings
 from newsalert.schemas import DeadDelivery, DeliveryAttempt
-from newsalert.services.notifier.history import attempts_of, dead_of
+from newsalert.adapters.delivery_history import attempts_of, dead_of
 from newsalert.services.notifier.endpoints import Endpoint
 from tests.integration.test_notifier import make_alert, publish, running_notifier
 

@@ -1,8 +1,9 @@
 """Reading the delivery topics back: attempts of a subscriber, its dead letters, and replaying them.
 
-Used by ``newsalert deliveries``. Each read takes the end offsets first and reads every partition
-up to them, so it terminates however busy the topic is; records are filtered on the key (the
-subscriber id) before they are parsed. A replay re-publishes the dead alerts, unchanged (same
+Used by ``newsalert deliveries``, the notifier (its feed and subscriber states) and the API's
+console, so no service imports another for it. Each read takes the end offsets first and reads
+every partition up to them, so it terminates however busy the topic is; records are filtered on
+the key (the subscriber id) before they are parsed. A replay re-publishes the dead alerts, unchanged (same
 ``webhook_id``, so receivers that de-duplicate see a retry, not a new alert), to ``matches``,
 where the notifier delivers them as new work with a fresh retry schedule.
 """
