@@ -17,9 +17,9 @@ from typing import Literal
 from pydantic import BaseModel, Field, model_validator
 
 from newsalert.domain.delivery.ids import digest_webhook_id
-from newsalert.domain.delivery.ratelimit import DIGEST_ALERTS_MAX
 from newsalert.schemas._common import WIRE_CONFIG, Identifier, UtcDatetime
 from newsalert.schemas.alert import WEBHOOK_ID_MAX, Alert, WebhookPayload
+from newsalert.schemas.formats import DIGEST_ALERTS_MAX
 
 DIGEST_TYPE = "digest"
 """The event type of a digest in the webhook body."""

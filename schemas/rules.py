@@ -15,7 +15,7 @@ appear in a repr, a JSON dump, a log or an error message.
 
 URLs: ``http`` or ``https`` with a host, no ``user:password@`` part. Error messages never repeat the
 URL (it may carry a token in its query string). Whether the host resolves to a private address is
-checked at delivery time, on the address actually connected to (SSRF guard, issue 5).
+checked at delivery time, on the address actually connected to (SSRF guard).
 """
 
 from __future__ import annotations
@@ -25,9 +25,8 @@ from urllib.parse import urlsplit
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SecretStr, field_validator
 
-from newsalert.domain.delivery.signing import SECRET_PREFIX, SecretFormatError, secret_key
-from newsalert.domain.delivery.ratelimit import MAX_PER_MINUTE_MAX, parse_duration
 from newsalert.schemas._common import URL_MAX, Identifier, _no_control_chars
+from newsalert.schemas.formats import MAX_PER_MINUTE_MAX, SECRET_PREFIX, parse_duration, secret_bytes
 
 QUERY_MAX = 50_000
 """Longest query, in characters (the parser also limits a query to 1,000 terms)."""
@@ -75,8 +74,8 @@ def check_secret(secret: SecretStr) -> SecretStr:
     if not secret.get_secret_value().startswith(SECRET_PREFIX):
         raise ValueError(f"secret must be a Standard Webhooks secret: {_SECRET_HINT}")
     try:
-        key = secret_key(secret)
-    except SecretFormatError:
+        key = secret_bytes(secret.get_secret_value())
+    except ValueError:
         raise ValueError(f"secret is not valid base64 after whsec_: {_SECRET_HINT}") from None
     if not SECRET_MIN_BYTES <= len(key) <= SECRET_MAX_BYTES:
         # The actual length is not shown: nothing about a secret goes into a message.
@@ -135,7 +134,7 @@ class Subscriber(BaseModel):
 
     def secret_keys(self) -> tuple[bytes, ...]:
         """The HMAC keys of the secrets (base64-decoded), for signing only."""
-        return tuple(secret_key(s) for s in self.secret)
+        return tuple(secret_bytes(s.get_secret_value()) for s in self.secret)
 
 
 LanguageCode = Annotated[str, Field(pattern=r"^[A-Za-z]{2,8}([-_][A-Za-z0-9]{1,8})*$", max_length=35)]

@@ -23,37 +23,21 @@ digest its stable ``webhook-id`` (``ids.digest_webhook_id``).
 from __future__ import annotations
 
 import math
-import re
 from dataclasses import dataclass, field
 from typing import Callable, Generic, TypeVar
 
-DURATION_MIN_S = 1
-DURATION_MAX_S = 24 * 3600
-"""Bounds of a digest window: one second (for tests) to one day."""
-MAX_PER_MINUTE_MAX = 10_000
-"""Largest ``max_per_minute`` (more is no limit at all for a webhook)."""
-DIGEST_ALERTS_MAX = 100
-"""Most alerts in one digest; a fuller window is sent as several digests."""
+from newsalert.schemas.formats import (  # noqa: F401 - re-exported: the policy's limits
+    DIGEST_ALERTS_MAX,
+    DURATION_MAX_S,
+    DURATION_MIN_S,
+    MAX_PER_MINUTE_MAX,
+    parse_duration,
+)
+
 DEFAULT_DIGEST_S = 60
 """Digest window when only ``max_per_minute`` is given."""
 
-_DURATION = re.compile(r"^([1-9][0-9]{0,5})([smh])$")
-_UNIT_S = {"s": 1, "m": 60, "h": 3600}
-
 T = TypeVar("T")
-
-
-def parse_duration(text: str) -> int:
-    """Seconds of a duration such as ``30s``, ``15m`` or ``1h``; ``ValueError`` naming the rule."""
-    if not isinstance(text, str):
-        raise ValueError("a duration must be a string such as 30s, 15m or 1h")
-    match = _DURATION.match(text.strip())
-    if match is None:
-        raise ValueError(f"{text!r} is not a duration: a whole number and a unit s, m or h, such as 30s, 15m or 1h")
-    seconds = int(match.group(1)) * _UNIT_S[match.group(2)]
-    if not DURATION_MIN_S <= seconds <= DURATION_MAX_S:
-        raise ValueError(f"{text!r} is out of range: a digest window is 1s to 24h")
-    return seconds
 
 
 @dataclass(frozen=True)

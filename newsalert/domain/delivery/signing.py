@@ -26,8 +26,8 @@ import time
 from typing import Iterable, Mapping, Protocol, Union
 
 from newsalert.errors import InputError
+from newsalert.schemas.formats import SECRET_PREFIX, secret_bytes  # noqa: F401 - SECRET_PREFIX re-exported
 
-SECRET_PREFIX = "whsec_"
 SIGNATURE_VERSION = "v1"
 DEFAULT_TOLERANCE_S = 300
 """How far a receiver lets ``webhook-timestamp`` be from its clock, in seconds (the spec's 5 min)."""
@@ -54,18 +54,10 @@ class SecretFormatError(InputError):
 
 def secret_key(secret: Secret) -> bytes:
     """The HMAC key of ``secret``: the base64-decoded part after the optional ``whsec_`` prefix."""
-    text = _reveal(secret).strip()
-    if text.startswith(SECRET_PREFIX):
-        text = text[len(SECRET_PREFIX) :]
-    # Secrets are often written without base64 padding; restore it before strict decoding.
-    padded = text + "=" * (-len(text) % 4)
     try:
-        key = base64.b64decode(padded, validate=True)
-    except (binascii.Error, ValueError):
-        raise SecretFormatError("secret is not valid base64 after the 'whsec_' prefix") from None
-    if not key:
-        raise SecretFormatError("secret is empty")
-    return key
+        return secret_bytes(_reveal(secret))
+    except ValueError as exc:
+        raise SecretFormatError(str(exc)) from None
 
 
 def sign(secrets: Iterable[Secret], msg_id: str, timestamp: int, body: bytes) -> str:
