@@ -2,13 +2,22 @@
 
 The repository keeps ``services/`` and ``schemas/`` at its top level so the layers show in the
 tree; installed, they are ``newsalert.services`` and ``newsalert.schemas`` (package-dir mapping),
-so the wheel never puts generic top-level names into site-packages. Everything else is in
-``pyproject.toml``.
+so the wheel never puts generic top-level names into site-packages. The same mapping carries the
+data folders an installed ``newsalert`` needs (``deploy/kafka``, ``seeds``) as data-only packages
+under ``newsalert.shipped`` (found by ``newsalert/shipped/__init__.py``); their file patterns are
+``[tool.setuptools.package-data]`` in ``pyproject.toml``, as is everything else.
 """
 
 from setuptools import find_packages, setup
 
 MAPPED = {"services": "newsalert.services", "schemas": "newsalert.schemas"}
+# Folders without Python code, listed as packages so their files are package data.
+DATA = {
+    "schemas/json": "newsalert.schemas.json",
+    "deploy/kafka": "newsalert.shipped.kafka",
+    "seeds": "newsalert.shipped.seeds",
+    "seeds/articles": "newsalert.shipped.seeds.articles",
+}
 
 
 def packages() -> list[str]:
@@ -16,7 +25,12 @@ def packages() -> list[str]:
     found = find_packages(include=["newsalert", "newsalert.*"])
     for folder, name in MAPPED.items():
         found += [name] + [f"{name}.{sub}" for sub in find_packages(folder)]
-    return found
+    return found + list(DATA.values())
 
 
-setup(packages=packages(), package_dir={"newsalert": "newsalert", **{name: folder for folder, name in MAPPED.items()}})
+def package_dir() -> dict[str, str]:
+    """Where each package's folder is in the repository."""
+    return {"newsalert": "newsalert", **{name: folder for folder, name in {**MAPPED, **DATA}.items()}}
+
+
+setup(packages=packages(), package_dir=package_dir())

@@ -45,9 +45,9 @@ import psutil
 
 from newsalert.config import Settings
 from newsalert.errors import SetupError
+from newsalert.shipped import kafka_pom
 
 HOST = "127.0.0.1"
-POM = Path(__file__).resolve().parents[2] / "deploy" / "kafka" / "pom.xml"
 HEAP = "-Xmx512m"
 STOP_TIMEOUT_S = 30.0
 MIN_JAVA = 17
@@ -133,10 +133,9 @@ class BrokerConfig:
         return self.jars_root / self.version / "libs"
 
 
-def pom_default_version(pom: Path = POM) -> str:
-    """The ``kafka.version`` property of ``deploy/kafka/pom.xml``."""
-    if not pom.is_file():
-        raise SetupError(f"{pom} is missing: the local broker is resolved from it (is this a full checkout?)")
+def pom_default_version(pom: Path | None = None) -> str:
+    """The ``kafka.version`` property of the shipped POM (``deploy/kafka/pom.xml``)."""
+    pom = pom or kafka_pom()
     ns = {"m": "http://maven.apache.org/POM/4.0.0"}
     node = ET.parse(pom).getroot().find("m:properties/m:kafka.version", ns)
     if node is None or not (node.text or "").strip():
@@ -421,7 +420,7 @@ def ensure_jars(cfg: BrokerConfig) -> float | None:
     tmp = cfg.libs.parent / f"libs.tmp-{os.getpid()}"
     shutil.rmtree(tmp, ignore_errors=True)
     begun = time.monotonic()
-    cmd = [mvn, "-B", "-q", "-f", str(POM), "dependency:copy-dependencies",
+    cmd = [mvn, "-B", "-q", "-f", str(kafka_pom()), "dependency:copy-dependencies",
            f"-Dkafka.version={cfg.version}", f"-DoutputDirectory={tmp}"]
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=1800)
     if done.returncode != 0 or not any(tmp.glob(f"kafka_2.13-{cfg.version}.jar")):

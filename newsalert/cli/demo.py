@@ -2,7 +2,7 @@
 
 Steps: start the local Kafka broker (unless one runs), give this run fresh topics (a run-specific
 topic prefix), start the webhook sink, ingest, matcher and notifier as child processes with their
-logs in ``runs/demo-<time>/``, publish ``seeds/`` (the test stream through ``newsalert replay``,
+logs in ``runs/demo-<time>/``, publish the seeds (``newsalert.shipped``) (the test stream through ``newsalert replay``,
 the seed article through ingest's HTTP API), compute the expected alerts offline with
 ``newsalert match``, wait until every one of them reached the sink, print a summary table, and
 stop everything it started, also on Ctrl-C.
@@ -24,6 +24,7 @@ import click
 
 from newsalert.adapters.processes import ServiceProcess, free_port, newsalert_executable, port_is_free
 from newsalert.errors import NewsalertError, SetupError
+from newsalert.shipped import seed_rules, seeds_dir
 
 SINK_PORT = 8787  # seeds/rules.yaml points its subscribers at http://127.0.0.1:8787/hooks/<id>
 
@@ -38,8 +39,8 @@ class AlertKey:
 
 
 @click.command()
-@click.option("--rules", "rules_path", default="seeds/rules.yaml", show_default=True, type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option("--seeds", "seeds_dir", default="seeds", show_default=True, type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--rules", "rules_path", default=lambda: str(seed_rules()), show_default="the shipped seeds/rules.yaml", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--seeds", "seeds_dir", default=lambda: str(seeds_dir()), show_default="the shipped seeds/", type=click.Path(exists=True, file_okay=False, path_type=Path))
 @click.option("--timeout", default=120.0, show_default=True, help="Seconds to wait for every expected alert.")
 @click.option("--keep-broker", is_flag=True, help="Leave the local broker running when the demo started it.")
 def demo(rules_path: Path, seeds_dir: Path, timeout: float, keep_broker: bool) -> None:

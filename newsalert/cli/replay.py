@@ -4,8 +4,8 @@ straight to the ``articles`` topic, bypassing the HTTP ingest but not its rules.
 Each record is validated and cleaned by the same function as ingest
 (``newsalert.domain.articles.parse_article``) and published with ``KafkaPublisher`` (``acks=all``,
 key = article id). PATHS are JSON Lines files, JSON arrays, single-article JSON files or
-directories searched recursively for ``*.json`` and ``*.jsonl`` (sorted); the default is
-``seeds/`` in the current directory.
+directories searched recursively for ``*.json`` and ``*.jsonl`` (sorted); the default is the
+shipped seeds (``seeds/`` of the checkout or the installed package).
 
 Pacing: ``--rate`` is a token bucket (articles per second, sent in small chunks of at most 1/20 s
 worth); without it, batches of ``--batch`` records go as fast as the broker acknowledges them,
@@ -38,9 +38,9 @@ from newsalert.adapters.topics import ensure_topics
 from newsalert.config import Settings, get_settings
 from newsalert.domain.articles import InvalidArticle, parse_article
 from newsalert.errors import InputError, NewsalertError, TransientError
+from newsalert.shipped import seeds_dir
 
 EXIT_OK, EXIT_INVALID, EXIT_BROKER = 0, 1, 2
-DEFAULT_PATH = Path("seeds")
 # Batches in flight at once when no rate is set: enough to hide the acknowledgement round trip.
 _MAX_IN_FLIGHT = 4
 # With --rate, chunks hold at most this fraction of a second's articles.
@@ -283,7 +283,7 @@ def replay(paths: tuple[Path, ...], rate: float | None, loop: bool, limit: int |
     settings = get_settings()
     _quiet_kafka_logs(settings)
     try:
-        files = discover(paths or [DEFAULT_PATH])
+        files = discover(paths or [seeds_dir()])
     except InputError as exc:
         click.echo(f"replay: {exc}", err=True)
         sys.exit(EXIT_BROKER)
