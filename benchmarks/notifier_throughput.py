@@ -32,6 +32,7 @@ import aiohttp  # noqa: E402
 from aiohttp import web  # noqa: E402
 from pydantic import SecretStr  # noqa: E402
 
+from newsalert.domain.alerts import new_alert
 from newsalert.adapters.broker import KafkaPublisher, Record  # noqa: E402
 from newsalert.adapters.processes import free_port  # noqa: E402
 from newsalert.adapters.topics import ensure_topics  # noqa: E402
@@ -78,7 +79,7 @@ def make_alerts(count: int, subscribers: int) -> list[Alert]:
         article = Article(id=f"a-{n:07d}", title=f"Missiles test number {n}", body=body, url=f"https://news.example/{n}",
                           source="Example News", published="2024-01-02T03:04:05Z")
         highlights = [Highlight(field="title", text="Missiles", start=0, end=8)]
-        alerts.append(Alert.create(article, "r-missiles", "North Korea AND missiles", f"sub-{n % subscribers:03d}",
+        alerts.append(new_alert(article, "r-missiles", "North Korea AND missiles", f"sub-{n % subscribers:03d}",
                                    highlights, ruleset_version="bench"))
     return alerts
 

@@ -25,7 +25,6 @@ from newsalert.schemas.alert import (
     MatchMessage,
     RuleRef,
     WebhookPayload,
-    excerpt,
 )
 from newsalert.schemas.article import (
     ARTICLE_ID_MAX,
@@ -66,5 +65,4 @@ __all__ = [
     "SubscriberState",
     "WebhookPayload",
     "error_messages",
-    "excerpt",
 ]

@@ -11,12 +11,10 @@ dead-lettered alert by alert (each then replayable on its own).
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
 from typing import Literal
 
 from pydantic import BaseModel, Field, model_validator
 
-from newsalert.domain.delivery.ids import digest_webhook_id
 from newsalert.schemas._common import WIRE_CONFIG, Identifier, UtcDatetime
 from newsalert.schemas.alert import WEBHOOK_ID_MAX, Alert, WebhookPayload
 from newsalert.schemas.formats import DIGEST_ALERTS_MAX
@@ -61,17 +59,6 @@ class Digest(BaseModel):
         if others:
             raise ValueError(f"a digest for {self.subscriber!r} holds alerts for {sorted(others)}")
         return self
-
-    @classmethod
-    def create(cls, subscriber: str, start: int, end: int, alerts: list[Alert]) -> Digest:
-        """The digest of ``alerts`` held from ``start`` to ``end`` (epoch seconds); id derived."""
-        return cls(
-            webhook_id=digest_webhook_id(subscriber, start),
-            subscriber=subscriber,
-            window_start=datetime.fromtimestamp(start, timezone.utc),
-            window_end=datetime.fromtimestamp(end, timezone.utc),
-            alerts=alerts,
-        )
 
     def webhook_payload(self) -> DigestPayload:
         """The body POSTed to the subscriber for this digest."""

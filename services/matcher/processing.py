@@ -34,9 +34,11 @@ from newsalert.domain.rulefile import RuleSet
 from newsalert.domain.delivery.ids import webhook_id
 from newsalert.domain.matching import Document, Engine, RuleMatch, prepare
 from newsalert.schemas.dedup import DEDUP_HEADER
-from newsalert.schemas import HIGHLIGHTS_MAX, Alert, Article, ArticleSummary, Highlight, RejectedRecord, RuleRef
+from newsalert.domain.alerts import summarise
+from newsalert.schemas import HIGHLIGHTS_MAX, Alert, Article, Highlight, RejectedRecord, RuleRef
 from newsalert.schemas._common import truncate, utc_now
-from newsalert.schemas.alert import HIGHLIGHT_TEXT_MAX, AlertEncoder
+from newsalert.schemas.alert import HIGHLIGHT_TEXT_MAX
+from newsalert.services.matcher.encoding import AlertEncoder
 from newsalert.schemas.rejected import REASON_MAX
 
 log = logging.getLogger(__name__)
@@ -146,7 +148,7 @@ class ArticleMatcher:
         """``(subscriber, alert.to_json())`` for each alert of :meth:`alerts_for`, same order and bytes.
 
         The bytes are joined from parts encoded once per article, rule or subscriber
-        (``newsalert.schemas.alert.AlertEncoder``) instead of one model per alert. Should anything in them
+        (``newsalert.services.matcher.encoding.AlertEncoder``) instead of one model per alert. Should anything in them
         fail (a part that is not valid for an ``Alert``), the alerts are built as models after
         all: what is raised, and so dead-lettered, is then exactly what ``alerts_for`` raises.
         """
@@ -188,7 +190,7 @@ class ArticleMatcher:
         """The alerts of ``matched`` as validated models, one per (rule, subscriber)."""
         if not matched:
             return []
-        summary = ArticleSummary.of(article)  # once per article, only if something matched
+        summary = summarise(article)  # once per article, only if something matched
         alerts: list[Alert] = []
         for rule, match in matched:
             ref = RuleRef(id=rule.id, query=rule.query)
@@ -209,7 +211,7 @@ class ArticleMatcher:
         """What :meth:`_alerts` builds, as ``(subscriber, JSON)``, from parts encoded once each."""
         # The same summary model as _alerts; the encoder validates every other part as the
         # Alert would (the highlights in one call for the list, not one model each).
-        alerts = self._encoder.article(ArticleSummary.of(article), matched_at, ingested_at, self.ruleset_version)
+        alerts = self._encoder.article(summarise(article), matched_at, ingested_at, self.ruleset_version)
         values: list[tuple[str, bytes]] = []
         for rule, match in matched:
             encoded = alerts.encode(rule.id, rule.query, highlight_fields(match), rule.notify)

@@ -92,6 +92,7 @@ from newsalert.domain.delivery.breaker import CLOSED, CircuitBreaker
 from newsalert.domain.delivery.ratelimit import SEND, RateLimiter
 from newsalert.domain.delivery.retry import DEAD, DONE, RetryPolicy, next_step, tier_for
 from newsalert.errors import TransientError
+from newsalert.domain.alerts import new_digest
 from newsalert.schemas import Alert, DeadDelivery, DeliveryAttempt, Digest, RejectedRecord, RetryEnvelope, SubscriberState, error_messages
 from newsalert.schemas.delivery import ERROR_MAX
 from newsalert.schemas._common import truncate
@@ -357,7 +358,7 @@ class Notifier:
         so a burst for one subscriber never pauses fetching for everyone until its window ends.
         """
         for closed in self._limiter.due(time.time(), held_cap=max(1, self._settings.notifier_max_pending // 2)):
-            digest = Digest.create(closed.subscriber, closed.start, closed.end, [h.alert for h in closed.items])
+            digest = new_digest(closed.subscriber, closed.start, closed.end, [h.alert for h in closed.items])
             endpoint = closed.items[-1].endpoint
             log.info("digest %s for %s: %d alert(s) held since %s", digest.webhook_id, closed.subscriber,
                      len(closed.items), digest.window_start.isoformat())

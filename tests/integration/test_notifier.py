@@ -24,6 +24,7 @@ from aiokafka import AIOKafkaConsumer
 from pydantic import SecretStr
 from standardwebhooks import Webhook
 
+from newsalert.domain.alerts import new_alert
 from newsalert.adapters.broker import KafkaPublisher, Record
 from newsalert.adapters.processes import ServiceProcess, free_port, newsalert_executable
 from newsalert.adapters.topics import ensure_topics
@@ -115,7 +116,7 @@ def make_alert(n: int, subscriber: str, rule: str = "r-missiles") -> Alert:
     article = Article(id=f"a-{n:04d}", title=f"Missiles test number {n}", body="<p>North Korea fired missiles.</p>",
                       url=f"https://news.example/{n}", source="Example News", published="2024-01-02T03:04:05Z")
     highlights = [Highlight(field="title", text="Missiles", start=0, end=8)]
-    return Alert.create(article, rule, "North Korea AND missiles", subscriber, highlights, ruleset_version="test")
+    return new_alert(article, rule, "North Korea AND missiles", subscriber, highlights, ruleset_version="test")
 
 
 def endpoints_for(receiver: Receiver, *names: str) -> dict[str, Endpoint]:

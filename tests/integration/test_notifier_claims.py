@@ -15,6 +15,7 @@ from newsalert.adapters.topics import ensure_topics
 from newsalert.config import Settings
 from newsalert.schemas import Alert, ArticleSummary, RuleRef
 from newsalert.schemas.dedup import DEDUP_HEADER
+from newsalert.domain.delivery.ids import webhook_id
 from newsalert.services.notifier.claims import StoryClaims
 from tests.integration.topic_reader import read_topic
 
@@ -22,7 +23,7 @@ pytestmark = [pytest.mark.kafka, pytest.mark.timeout(120)]
 
 
 def alert(article: str, rule: str = "r", subscriber: str = "desk") -> Alert:
-    return Alert(article=ArticleSummary(id=article, title="t"), rule=RuleRef(id=rule, query="q"), subscriber=subscriber,
+    return Alert(webhook_id=webhook_id(article, rule, subscriber), article=ArticleSummary(id=article, title="t"), rule=RuleRef(id=rule, query="q"), subscriber=subscriber,
                  matched_at="2026-12-01T00:00:00Z", ruleset_version="v1")
 
 

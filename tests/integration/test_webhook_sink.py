@@ -19,6 +19,7 @@ import pytest
 from aiohttp import web
 from standardwebhooks import Webhook
 
+from newsalert.domain.alerts import new_alert
 from newsalert.adapters.processes import ServiceProcess, free_port, newsalert_executable
 from newsalert.adapters.topics import ensure_topics
 from newsalert.domain.rulefile import load_rule_file
@@ -40,7 +41,7 @@ def alert(n: int, subscriber: str = "desk", rule: str = "r1") -> Alert:
     highlights = [Highlight(field="title", text="North Korea", start=0, end=11),
                   Highlight(field="title", text="missiles", start=18, end=26),
                   Highlight(field="body", text="North Korea", start=0, end=11)]
-    return Alert.create(article, rule, "North Korea AND missiles", subscriber, highlights, ruleset_version="v")
+    return new_alert(article, rule, "North Korea AND missiles", subscriber, highlights, ruleset_version="v")
 
 
 def signed(secret: str, item: Alert, when: datetime | None = None) -> tuple[dict[str, str], bytes]:

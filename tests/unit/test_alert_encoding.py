@@ -1,6 +1,6 @@
 """The matcher's fast alert records are byte for byte those of the straightforward construction.
 
-``ArticleMatcher.process`` encodes alerts with ``newsalert.schemas.alert.AlertEncoder`` (parts validated and
+``ArticleMatcher.process`` encodes alerts with ``newsalert.services.matcher.encoding.AlertEncoder`` (parts validated and
 encoded once per article, rule or subscriber). The reference here is the plain way: one pydantic
 ``Alert`` per alert (``ArticleMatcher.alerts_for``), ``Alert.to_json()`` as the value, the
 subscriber as the key and the story fingerprints header computed from the article. Any
@@ -15,13 +15,14 @@ from pathlib import Path
 
 import pytest
 
-import newsalert.schemas.alert as alert_module
+import newsalert.services.matcher.encoding as encoding_module
 from newsalert.adapters.broker import Record
 from newsalert.domain.articles import InvalidArticle, parse_article
 from newsalert.domain.dedup import story_fingerprints
 from newsalert.domain.matching import Engine
 from newsalert.schemas import Alert
-from newsalert.schemas.alert import HIGHLIGHT_TEXT_MAX, HIGHLIGHTS_MAX, AlertEncoder
+from newsalert.schemas.alert import HIGHLIGHT_TEXT_MAX, HIGHLIGHTS_MAX
+from newsalert.services.matcher.encoding import AlertEncoder
 from newsalert.schemas.dedup import DEDUP_HEADER
 from tests.unit.plain_rules import Rule
 from newsalert.services.matcher.processing import ArticleMatcher, SourcePosition, decode_article
@@ -175,6 +176,6 @@ def test_what_the_model_refuses_is_dead_lettered_with_the_models_error(rules, ve
 
 
 def test_encoder_refuses_an_alert_whose_fields_it_does_not_write(monkeypatch):
-    monkeypatch.setattr(alert_module, "_ALERT_FIELDS", tuple(Alert.model_fields)[::-1])
+    monkeypatch.setattr(encoding_module, "_ALERT_FIELDS", tuple(Alert.model_fields)[::-1])
     with pytest.raises(TypeError):
         AlertEncoder()

@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 
 from newsalert.domain.delivery.ids import webhook_id
 from newsalert.domain.text import clean_line, clean_text, tokenise
-from newsalert.schemas.alert import excerpt
+from newsalert.domain.alerts import excerpt
 from tests.unit.test_token_spans import plain_clean_text
 
 BBC = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "bbc.jsonl"

@@ -8,6 +8,7 @@ from datetime import datetime, timezone
 
 from pydantic import SecretStr
 
+from newsalert.domain.alerts import new_alert
 from newsalert.config import Settings
 from newsalert.domain.delivery import outcome as oc
 from newsalert.errors import TransientError
@@ -66,7 +67,7 @@ class States:
 
 
 def alert(n: int) -> Alert:
-    return Alert.create(Article(id=f"a{n}", title="t"), "r1", "t", "desk", ruleset_version="v")
+    return new_alert(Article(id=f"a{n}", title="t"), "r1", "t", "desk", ruleset_version="v")
 
 
 async def _settle_idle() -> None:

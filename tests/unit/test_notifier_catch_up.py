@@ -8,8 +8,9 @@ import asyncio
 import pytest
 from pydantic import SecretStr
 
+from newsalert.domain.alerts import new_alert
 from newsalert.config import Settings
-from newsalert.schemas import Alert, Article
+from newsalert.schemas import Article
 from newsalert.services.notifier.endpoints import Endpoint
 from newsalert.services.notifier.service import Notifier, _Unusable
 
@@ -31,7 +32,7 @@ class LateDirectory(dict):
 
 
 def alert_for(subscriber: str) -> bytes:
-    return Alert.create(Article(id="a1", title="t"), "r1", "t", subscriber, ruleset_version="v").to_json()
+    return new_alert(Article(id="a1", title="t"), "r1", "t", subscriber, ruleset_version="v").to_json()
 
 
 def notifier(directory) -> Notifier:

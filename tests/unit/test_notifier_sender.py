@@ -6,7 +6,8 @@ from datetime import datetime, timezone
 
 import pytest
 
-from newsalert.schemas import Alert, Article, Digest, Highlight
+from newsalert.domain.alerts import new_alert, new_digest
+from newsalert.schemas import Alert, Article, Highlight
 from newsalert.services.notifier.sender import payload_body
 
 
@@ -14,7 +15,7 @@ def _alert(n: int, highlights: bool = True, ingested: bool = True) -> Alert:
     article = Article(id=f"a-{n}", title=f"Missiles \"quoted\" ü {n}", body="<p>North Korea fired missiles.</p>",
                       url=f"https://news.example/{n}", source="Example News", published="2024-01-02T03:04:05Z")
     marks = [Highlight(field="title", text="Missiles", start=0, end=8)] if highlights else []
-    return Alert.create(article, "r-1", "North Korea AND missiles", "alice", marks, ruleset_version="v9",
+    return new_alert(article, "r-1", "North Korea AND missiles", "alice", marks, ruleset_version="v9",
                         ingested_at=datetime(2024, 1, 2, 3, 4, 6, 123456, tzinfo=timezone.utc) if ingested else None)
 
 
@@ -33,5 +34,5 @@ def test_alert_body_of_a_decoded_record_is_identical_too() -> None:
 
 
 def test_digest_body_is_the_digest_payload() -> None:
-    digest = Digest.create("alice", 1_700_000_000, 1_700_000_060, [_alert(3), _alert(4)])
+    digest = new_digest("alice", 1_700_000_000, 1_700_000_060, [_alert(3), _alert(4)])
     assert payload_body(digest) == digest.webhook_payload().to_body()

@@ -10,6 +10,7 @@ import pytest
 from click.testing import CliRunner
 from pydantic import ValidationError
 
+from newsalert.domain.alerts import excerpt, new_alert
 from newsalert.cli import main
 from newsalert.domain.delivery.ids import webhook_id
 from newsalert.schemas import (
@@ -27,7 +28,6 @@ from newsalert.schemas import (
     RejectedRecord,
     WebhookPayload,
     error_messages,
-    excerpt,
 )
 from newsalert.schemas.export import DEFAULT_DIR, WIRE_MODELS, export, render_all, stale_files
 
@@ -162,7 +162,7 @@ def _article() -> Article:
 
 def _alert(**overrides) -> Alert:
     hl = [Highlight(field="title", text="NK", start=0, end=2)]
-    return Alert.create(_article(), "nk-missiles", "North Korea AND missiles", "asia-desk", hl,
+    return new_alert(_article(), "nk-missiles", "North Korea AND missiles", "asia-desk", hl,
                         ruleset_version="v1", **overrides)
 
 
@@ -176,12 +176,13 @@ def test_alert_create_derives_webhook_id_and_bounded_cleaned_excerpt():
     assert alert.matched_at.tzinfo is not None
 
 
-def test_alert_round_trips_and_missing_webhook_id_is_derived():
+def test_alert_round_trips_and_a_missing_webhook_id_is_refused():
     alert = _alert()
     record = json.loads(alert.to_json())
     assert Alert.model_validate(record) == alert
     del record["webhook_id"]
-    assert Alert.model_validate(record).webhook_id == alert.webhook_id
+    with pytest.raises(ValidationError, match="webhook_id"):
+        Alert.model_validate(record)
 
 
 def test_alert_keeps_a_given_webhook_id():

@@ -16,7 +16,7 @@ from __future__ import annotations
 import base64
 import hashlib
 
-WEBHOOK_ID_PREFIX = "msg_"
+from newsalert.schemas.alert import WEBHOOK_ID_PREFIX
 _DIGEST_BYTES = 20  # 160 bits -> 32 base32 characters, no padding
 
 
