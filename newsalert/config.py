@@ -9,15 +9,17 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
 class Settings(BaseSettings):
     """All ``NEWSALERT_*`` settings; the field name upper-cased is the variable's suffix."""
 
-    model_config = SettingsConfigDict(env_prefix="NEWSALERT_", extra="ignore")
+    # Errors never echo the input: it may hold a password or token.
+    model_config = SettingsConfigDict(env_prefix="NEWSALERT_", extra="ignore", hide_input_in_errors=True)
 
     # --- broker -------------------------------------------------------------------------------
     kafka_bootstrap: str = Field(
@@ -32,6 +34,54 @@ class Settings(BaseSettings):
     matches_partitions: int = Field(4, ge=1, description="Partitions of the matches topic (the unit of notifier parallelism).")
     kafka_request_timeout_ms: int = Field(
         30000, ge=1000, description="How long a produce or admin request may wait for the broker."
+    )
+    replication_factor: int = Field(
+        1,
+        ge=1,
+        description="Replicas of every topic newsalert creates (and of faust's, should it create "
+        "any). 1 suits the local single broker; a cluster should use 3, so a broker can die "
+        "without losing a partition. Existing topics are not changed (see `newsalert topics create`).",
+    )
+    min_insync_replicas: int = Field(
+        1,
+        ge=1,
+        description="min.insync.replicas of every topic newsalert creates: with the producers' "
+        "acks=all, a write succeeds only once this many replicas have it. 2 with a replication "
+        "factor of 3 survives one broker loss without losing an acknowledged record; at most the "
+        "replication factor.",
+    )
+
+    # --- broker connection security (every Kafka client, through adapters/kafka_clients.py) ------
+    kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = Field(
+        "PLAINTEXT",
+        description="How every client talks to the brokers: PLAINTEXT, SSL (TLS), SASL_PLAINTEXT or "
+        "SASL_SSL (TLS plus a user name and password; what managed services require). "
+        "SASL_PLAINTEXT sends the password readably unless the mechanism is SCRAM.",
+    )
+    kafka_sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] = Field(
+        "PLAIN", description="SASL mechanism for SASL_PLAINTEXT / SASL_SSL: PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512."
+    )
+    kafka_sasl_username: str = Field("", description="SASL user name (SASL_PLAINTEXT / SASL_SSL).")
+    kafka_sasl_password: SecretStr | None = Field(
+        None, description="SASL password (a secret: never logged or shown by newsalert)."
+    )
+    kafka_ssl_cafile: Path | None = Field(
+        None,
+        description="PEM file of the certificate authorities trusted for the brokers' certificates "
+        "(SSL / SASL_SSL); unset = the system's trust store (enough for most managed services).",
+    )
+    kafka_ssl_certfile: Path | None = Field(
+        None, description="PEM client certificate, for brokers that require mutual TLS (with NEWSALERT_KAFKA_SSL_KEYFILE)."
+    )
+    kafka_ssl_keyfile: Path | None = Field(None, description="PEM private key of the client certificate.")
+    kafka_ssl_key_password: SecretStr | None = Field(
+        None, description="Password of an encrypted NEWSALERT_KAFKA_SSL_KEYFILE (a secret)."
+    )
+    kafka_ssl_check_hostname: bool = Field(
+        True,
+        description="RISK when false: the broker's certificate is still checked against the CA, but "
+        "not against the host name connected to, so anyone holding a certificate from that CA can "
+        "pose as the broker.",
     )
 
     # --- local broker (``newsalert kafka``) ---------------------------------------------------
@@ -243,6 +293,23 @@ class Settings(BaseSettings):
 
         parse_networks(value)
         return value
+
+    @model_validator(mode="after")
+    def _kafka_settings_fit(self) -> "Settings":
+        """Refuse replication and security settings that cannot work together, at startup."""
+        if self.min_insync_replicas > self.replication_factor:
+            raise ValueError(
+                f"NEWSALERT_MIN_INSYNC_REPLICAS ({self.min_insync_replicas}) is above "
+                f"NEWSALERT_REPLICATION_FACTOR ({self.replication_factor}): no write could ever succeed"
+            )
+        if self.kafka_security_protocol.startswith("SASL_") and not (self.kafka_sasl_username and self.kafka_sasl_password):
+            raise ValueError(
+                f"NEWSALERT_KAFKA_SECURITY_PROTOCOL={self.kafka_security_protocol} needs "
+                "NEWSALERT_KAFKA_SASL_USERNAME and NEWSALERT_KAFKA_SASL_PASSWORD"
+            )
+        if (self.kafka_ssl_certfile is None) != (self.kafka_ssl_keyfile is None):
+            raise ValueError("NEWSALERT_KAFKA_SSL_CERTFILE and NEWSALERT_KAFKA_SSL_KEYFILE go together: set both or neither")
+        return self
 
     def topic(self, name: str) -> str:
         """The full name of topic ``name`` behind the configured prefix."""

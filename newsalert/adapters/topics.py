@@ -3,6 +3,9 @@
 Every topic newsalert reads or writes is listed here once, with its partition count and config.
 Topics are created explicitly (``newsalert topics create``, and by every service at start); the
 local broker runs with auto-creation off so a typo in a topic name fails instead of creating it.
+Every topic gets the configured replication factor and ``min.insync.replicas``
+(``NEWSALERT_REPLICATION_FACTOR``, ``NEWSALERT_MIN_INSYNC_REPLICAS``); topics that exist already
+are left as they are (``topic_drift`` reports how they differ).
 """
 
 from __future__ import annotations
@@ -10,9 +13,10 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.admin import NewTopic
 from aiokafka.errors import KafkaConnectionError, KafkaError
 
+from newsalert.adapters import kafka_clients
 from newsalert.config import Settings
 from newsalert.errors import SetupError, TransientError
 
@@ -20,6 +24,7 @@ log = logging.getLogger(__name__)
 
 # Kafka's error code for "topic already exists": creation is idempotent, so this is success.
 _TOPIC_ALREADY_EXISTS = 36
+_INVALID_REPLICATION_FACTOR = 38
 
 
 @dataclass(frozen=True)
@@ -85,6 +90,11 @@ def delivery_topics(settings: Settings) -> list[TopicSpec]:
     ]
 
 
+def topic_config(settings: Settings, spec: TopicSpec) -> dict[str, str]:
+    """The topic-level config ``spec`` is created with: its own plus ``min.insync.replicas``."""
+    return {"min.insync.replicas": str(settings.min_insync_replicas), **spec.config}
+
+
 def topic_names(settings: Settings) -> dict[str, str]:
     """Logical name -> full topic name behind the prefix."""
     return {spec.name: settings.topic(spec.name) for spec in catalogue(settings)}
@@ -97,23 +107,37 @@ async def ensure_topics(settings: Settings, specs: list[TopicSpec] | None = None
     a topic for another reason (bad config, partitions above the broker's limit, ...).
     """
     specs = catalogue(settings) if specs is None else specs
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap, request_timeout_ms=15000)
-    try:
-        await admin.start()
-    except KafkaConnectionError as exc:
-        raise TransientError(f"Kafka at {settings.kafka_bootstrap} is not reachable: {exc}") from exc
+    admin = await start_admin(settings)
     try:
         existing = set(await admin.list_topics())
         wanted = [s for s in specs if settings.topic(s.name) not in existing]
         if not wanted:
             return []
-        new = [NewTopic(settings.topic(s.name), s.partitions, 1, topic_configs=s.config) for s in wanted]
+        new = [
+            NewTopic(settings.topic(s.name), s.partitions, settings.replication_factor, topic_configs=topic_config(settings, s))
+            for s in wanted
+        ]
         response = await admin.create_topics(new, timeout_ms=15000)
         return _check_created(response)
     except KafkaError as exc:
         raise TransientError(f"creating topics on {settings.kafka_bootstrap} failed: {exc}") from exc
     finally:
         await admin.close()
+
+
+async def start_admin(settings: Settings):
+    """A started admin client; ``SetupError`` naming the setting when the brokers refuse our
+    credentials or certificate, ``TransientError`` when they do not answer."""
+    admin = kafka_clients.admin(settings, request_timeout_ms=15000)
+    try:
+        await admin.start()
+    except KafkaConnectionError as exc:
+        await admin.close()
+        problem = await kafka_clients.diagnose(settings)
+        if problem is not None:
+            raise problem from None
+        raise TransientError(f"Kafka at {kafka_clients.describe(settings)} is not reachable: {exc}") from exc
+    return admin
 
 
 def _check_created(response) -> list[str]:
@@ -125,6 +149,11 @@ def _check_created(response) -> list[str]:
         if code == 0:
             created.append(name)
             log.info("created topic %s", name)
+        elif code == _INVALID_REPLICATION_FACTOR:
+            raise SetupError(
+                f"the broker refused to create topic {name!r}: {message or 'invalid replication factor'}; "
+                f"NEWSALERT_REPLICATION_FACTOR must not exceed the number of brokers"
+            )
         elif code != _TOPIC_ALREADY_EXISTS:
             raise SetupError(f"the broker refused to create topic {name!r}: error {code} {message or ''}".rstrip())
     return created
