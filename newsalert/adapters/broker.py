@@ -39,6 +39,7 @@ from typing import Awaitable, Callable, Iterable, Protocol, Sequence
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import InvalidProducerEpoch, KafkaError, OutOfOrderSequenceNumber, UnknownProducerId
 
+from newsalert.adapters import kafka_clients
 from newsalert.config import Settings
 from newsalert.errors import TransientError
 
@@ -126,8 +127,8 @@ class KafkaPublisher:
         self._retired: set[asyncio.Task] = set()
 
     def _new_producer(self) -> AIOKafkaProducer:
-        return AIOKafkaProducer(
-            bootstrap_servers=self._settings.kafka_bootstrap,
+        return kafka_clients.producer(
+            self._settings,
             client_id=self._client_id,
             acks="all",
             enable_idempotence=True,
@@ -176,6 +177,9 @@ class KafkaPublisher:
             await self._producer.start()
         except KafkaError as exc:
             await self._producer.stop()
+            problem = await kafka_clients.diagnose(self._settings)
+            if problem is not None:
+                raise problem from None
             raise TransientError(f"cannot connect the producer: {exc}") from exc
 
     async def stop(self) -> None:

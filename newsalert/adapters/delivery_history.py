@@ -20,6 +20,7 @@ from aiokafka.errors import KafkaError
 from pydantic import BaseModel, ValidationError
 
 from newsalert.adapters.broker import KafkaPublisher, Record
+from newsalert.adapters import kafka_clients
 from newsalert.config import Settings
 from newsalert.errors import TransientError
 from newsalert.schemas import DeadDelivery, DeliveryAttempt, SubscriberState
@@ -56,8 +57,8 @@ async def read_keyed(settings: Settings, topic: str, model: type[M], key: str | 
 def metadata_consumer(settings: Settings, topic: str, client_id: str) -> AIOKafkaConsumer:
     """A group-less consumer subscribed to ``topic`` only so that ``start()`` loads its metadata;
     the caller then assigns partitions itself (see ``_partitions``)."""
-    return AIOKafkaConsumer(
-        topic, bootstrap_servers=settings.kafka_bootstrap, group_id=None, enable_auto_commit=False,
+    return kafka_clients.consumer(
+        settings, topic, group_id=None, enable_auto_commit=False,
         client_id=client_id, isolation_level="read_committed",
         # The rules topic carries whole rule-set snapshots, larger than the default fetch size.
         max_partition_fetch_bytes=settings.rules_feed_max_bytes,

@@ -133,6 +133,31 @@ def bootstrap_hosts(settings: Settings) -> list[tuple[str, int]]:
     return hosts
 
 
+async def answers(settings: Settings, timeout_s: float) -> bool:
+    """True when any bootstrap server answers as a Kafka broker within ``timeout_s``.
+
+    PLAINTEXT uses the raw metadata probe of ``local_kafka`` (synchronous and quiet: aiokafka logs
+    every refused connection as an error) in a worker thread; a secured cluster needs the TLS
+    handshake and login, so an aiokafka connection is opened and closed instead.
+    """
+    from newsalert.adapters import local_kafka
+
+    for host, port in bootstrap_hosts(settings):
+        if settings.kafka_security_protocol == "PLAINTEXT":
+            if await asyncio.to_thread(local_kafka.probe, host, port, timeout_s) is not None:
+                return True
+            continue
+        options = connection_options(settings)
+        options.pop("bootstrap_servers")
+        try:
+            conn = await asyncio.wait_for(create_conn(host, port, request_timeout_ms=int(timeout_s * 1000), **options), timeout_s)
+        except Exception:  # noqa: BLE001 - any failure means "not ready"; diagnose() tells why
+            continue
+        conn.close()
+        return True
+    return False
+
+
 async def diagnose(settings: Settings) -> SetupError | None:
     """Why the brokers refuse us, as a SetupError naming the setting to fix; None when the cause
     is not a setting (nothing answers, a timeout): then retrying later makes sense."""

@@ -21,6 +21,7 @@ from aiokafka.errors import KafkaError
 from aiokafka.partitioner import DefaultPartitioner
 from pydantic import ValidationError
 
+from newsalert.adapters import kafka_clients
 from newsalert.config import Settings
 from newsalert.errors import TransientError
 from newsalert.schemas.api import DELIVERIES_MAX
@@ -46,7 +47,7 @@ class Attempts:
 async def read_attempts(settings: Settings, subscriber: str, timeout_s: float) -> Attempts:
     """The newest delivery attempts of ``subscriber``; ``TransientError`` if the broker fails us."""
     topic = settings.topic(ATTEMPTS_TOPIC)
-    consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap, enable_auto_commit=False, group_id=None)
+    consumer = kafka_clients.consumer(settings, enable_auto_commit=False, group_id=None)
     try:
         await consumer.start()
         # A new consumer knows no topic yet and has no public call returning fresh partition

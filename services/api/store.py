@@ -17,10 +17,11 @@ import logging
 import time
 from dataclasses import dataclass, field
 
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import TopicPartition
 from aiokafka.errors import KafkaError
 from pydantic import ValidationError
 
+from newsalert.adapters import kafka_clients
 from newsalert.adapters.broker import Publisher
 from newsalert.config import Settings
 from newsalert.errors import TransientError
@@ -68,8 +69,8 @@ async def read_feed(settings: Settings, timeout_s: float) -> FeedView:
     or takes longer than ``timeout_s``."""
     topic = settings.topic(RULES_TOPIC)
     partition = TopicPartition(topic, 0)
-    consumer = AIOKafkaConsumer(
-        bootstrap_servers=settings.kafka_bootstrap,
+    consumer = kafka_clients.consumer(
+        settings,
         enable_auto_commit=False,
         group_id=None,
         request_timeout_ms=settings.kafka_request_timeout_ms,

@@ -84,7 +84,7 @@ STATE = web.AppKey("ingest_state", IngestState)
 def build_app(settings: Settings, publisher_factory: Callable[[], Any] | None = None) -> web.Application:
     """The aiohttp application; it connects to the broker in the background once started."""
     factory = publisher_factory or (lambda: KafkaPublisher(settings, client_id="newsalert-ingest"))
-    readiness = BrokerReadiness(settings.kafka_bootstrap, settings.ingest_ready_timeout_s, settings.ingest_ready_cache_s)
+    readiness = BrokerReadiness(settings, settings.ingest_ready_timeout_s, settings.ingest_ready_cache_s)
     app = web.Application(client_max_size=settings.ingest_max_body_bytes)
     app[STATE] = IngestState(settings, factory, readiness)
     app.router.add_post("/articles", post_articles)

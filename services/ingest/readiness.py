@@ -12,17 +12,8 @@ import asyncio
 import time
 from typing import Callable
 
-from newsalert.adapters import local_kafka
-
-
-def bootstrap_servers(bootstrap: str) -> list[tuple[str, int]]:
-    """``host:port,host:port`` as (host, port) pairs; entries without a numeric port are skipped."""
-    servers = []
-    for entry in bootstrap.split(","):
-        host, _, port = entry.strip().rpartition(":")
-        if host and port.isdigit():
-            servers.append((host.strip("[]"), int(port)))
-    return servers
+from newsalert.adapters import kafka_clients
+from newsalert.config import Settings
 
 
 class BrokerReadiness:
@@ -30,12 +21,12 @@ class BrokerReadiness:
 
     def __init__(
         self,
-        bootstrap: str,
+        settings: Settings,
         timeout_s: float,
         cache_s: float,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        self._servers = bootstrap_servers(bootstrap)
+        self._settings = settings
         self._timeout_s = timeout_s
         self._cache_s = cache_s
         self._clock = clock
@@ -56,9 +47,4 @@ class BrokerReadiness:
         self._answer = None
 
     async def _probe(self) -> bool:
-        # The raw-protocol probe is synchronous and quiet (aiokafka logs every refused
-        # connection as an error); a worker thread keeps it off the event loop.
-        for host, port in self._servers:
-            if await asyncio.to_thread(local_kafka.probe, host, port, self._timeout_s) is not None:
-                return True
-        return False
+        return await kafka_clients.answers(self._settings, self._timeout_s)

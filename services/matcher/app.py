@@ -63,6 +63,7 @@ from pathlib import Path
 import faust
 from mode import Service
 
+from newsalert.adapters import kafka_clients
 from newsalert.adapters.broker import Publisher, Record, Sent
 from newsalert.config import Settings
 from newsalert.errors import TransientError
@@ -248,6 +249,10 @@ def build_app(settings: Settings, state: MatcherState, output: OutputService, *,
     app = faust.App(
         app_id,
         broker=broker_urls(settings.kafka_bootstrap),
+        broker_credentials=kafka_clients.faust_credentials(settings),
+        # Should faust ever create a topic (it does not now: no tables, no declared topics), it
+        # gets the replication of every other topic of the service.
+        topic_replication_factor=settings.replication_factor,
         autodiscover=False,
         # No tables: the app keeps no state of its own (de-duplication is the notifier's).
         store="memory://",

@@ -36,6 +36,7 @@ from pathlib import Path
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from mode import Service
 
+from newsalert.adapters import kafka_clients
 from newsalert.adapters.broker import KafkaPublisher
 from newsalert.config import Settings
 from newsalert.domain.live_rules import merge, snapshot_of, snapshot_rule_set
@@ -118,8 +119,8 @@ class LiveRulesService(Service):
     async def on_start(self) -> None:
         self._publisher = KafkaPublisher(self.settings, client_id=f"newsalert-{self.settings.group('matcher')}-rules")
         await self._publisher.start()
-        self._consumer = AIOKafkaConsumer(
-            bootstrap_servers=self.settings.kafka_bootstrap, group_id=None, enable_auto_commit=False,
+        self._consumer = kafka_clients.consumer(
+            self.settings, group_id=None, enable_auto_commit=False,
             auto_offset_reset="earliest", client_id=f"newsalert-{self.settings.group('matcher')}-rules-feed",
             max_partition_fetch_bytes=self.settings.rules_feed_max_bytes,
         )

@@ -100,7 +100,7 @@ def start_watchdog(settings: Settings, state: MatcherState) -> Watchdog | None:
         state.stalled = "; ".join(map(str, stalls))
 
     watchdog = Watchdog(
-        bootstrap=settings.kafka_bootstrap, group=settings.group("matcher"), topic=settings.topic("articles"),
+        settings=settings, group=settings.group("matcher"), topic=settings.topic("articles"),
         timeout_s=settings.stall_timeout, assigned=lambda: state.assigned, on_lag=on_lag, on_stall=on_stall,
     )
     watchdog.start()

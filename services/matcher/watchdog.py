@@ -57,6 +57,9 @@ from dataclasses import dataclass, field
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
+from newsalert.adapters import kafka_clients
+from newsalert.config import Settings
+
 log = logging.getLogger(__name__)
 
 EXIT_STALLED = 3
@@ -159,7 +162,7 @@ class Watchdog:
     def __init__(
         self,
         *,
-        bootstrap: str,
+        settings: Settings,
         group: str,
         topic: str,
         timeout_s: float,
@@ -169,7 +172,8 @@ class Watchdog:
         interval_s: float | None = None,
         exit: Callable[[int], None] = os._exit,
     ) -> None:
-        self.bootstrap, self.group, self.topic = bootstrap, group, topic
+        self.settings, self.bootstrap = settings, settings.kafka_bootstrap
+        self.group, self.topic = group, topic
         self.detector = StallDetector(timeout_s)
         self.interval_s = interval_s if interval_s is not None else max(0.5, min(5.0, timeout_s / 4))
         self._assigned, self._on_lag, self._on_stall, self._exit = assigned, on_lag, on_stall, exit
@@ -189,8 +193,8 @@ class Watchdog:
         asyncio.run(self._main())
 
     async def _main(self) -> None:
-        admin = AIOKafkaAdminClient(bootstrap_servers=self.bootstrap, request_timeout_ms=10000)
-        ends = AIOKafkaConsumer(bootstrap_servers=self.bootstrap, group_id=None, enable_auto_commit=False, request_timeout_ms=10000)
+        admin = kafka_clients.admin(self.settings, request_timeout_ms=10000)
+        ends = kafka_clients.consumer(self.settings, group_id=None, enable_auto_commit=False, request_timeout_ms=10000)
         try:
             await admin.start()
             await ends.start()

@@ -41,6 +41,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.errors import KafkaError
 from pydantic import ValidationError
 
+from newsalert.adapters import kafka_clients
 from newsalert.adapters.broker import Publisher, Record, Sent
 from newsalert.config import Settings
 from newsalert.domain.dedup import ClaimBook, is_expired
@@ -225,8 +226,8 @@ class StoryClaims:
         """The claims reader: one consumer outside any group, started on first use, kept open
         (starting a consumer per read-back cost a bootstrap and a metadata round trip each time)."""
         if self._reader is None:
-            reader = AIOKafkaConsumer(
-                bootstrap_servers=self._settings.kafka_bootstrap, group_id=None, enable_auto_commit=False,
+            reader = kafka_clients.consumer(
+                self._settings, group_id=None, enable_auto_commit=False,
                 auto_offset_reset="earliest", client_id="newsalert-notifier-claims",
             )
             await reader.start()

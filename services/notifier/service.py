@@ -84,6 +84,7 @@ from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.errors import KafkaError
 from pydantic import ValidationError
 
+from newsalert.adapters import kafka_clients
 from newsalert.adapters.broker import Publisher, Record
 from newsalert.adapters.topics import RETRY_TOPIC_PREFIX, retry_topic
 from newsalert.config import Settings
@@ -214,8 +215,8 @@ class Notifier:
 
     async def run(self) -> None:
         """Consume until ``stop()``; then drain in-flight attempts (bounded by the grace), commit, close."""
-        self._consumer = AIOKafkaConsumer(
-            bootstrap_servers=self._settings.kafka_bootstrap,
+        self._consumer = kafka_clients.consumer(
+            self._settings,
             group_id=self._settings.group("notifier"),
             client_id="newsalert-notifier",
             enable_auto_commit=False,
