@@ -136,7 +136,7 @@ async def start_admin(settings: Settings):
         problem = await kafka_clients.diagnose(settings)
         if problem is not None:
             raise problem from None
-        raise TransientError(f"Kafka at {kafka_clients.describe(settings)} is not reachable: {exc}") from exc
+        raise TransientError(f"Kafka at {settings.kafka_bootstrap} is not reachable ({settings.kafka_security_protocol}): {exc}") from exc
     return admin
 
 
