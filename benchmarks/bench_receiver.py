@@ -31,7 +31,7 @@ sys.path.insert(0, str(ROOT))
 
 from newsalert.domain.delivery.signing import SignatureError, verify  # noqa: E402
 from newsalert.domain.rulefile import load_rule_file  # noqa: E402
-from newsalert.services.notifier.endpoints import endpoints_from_subscribers  # noqa: E402
+from newsalert.domain.delivery.endpoints import endpoints_from_subscribers  # noqa: E402
 
 FLUSH_EVERY_S = 0.1
 STATE = web.AppKey("state", dict)

@@ -40,7 +40,7 @@ from newsalert.config import Settings, get_settings  # noqa: E402
 from newsalert.domain.dedup import story_fingerprints  # noqa: E402
 from newsalert.schemas import Alert, Article, Highlight  # noqa: E402
 from newsalert.schemas.dedup import DEDUP_HEADER  # noqa: E402
-from newsalert.services.notifier.endpoints import Endpoint  # noqa: E402
+from newsalert.domain.delivery.endpoints import Endpoint  # noqa: E402
 from newsalert.services.notifier.main import NotifierProcess  # noqa: E402
 
 try:  # the notifier's own process set-up; absent before it existed (to bench an older checkout)

@@ -11,7 +11,8 @@ from datetime import datetime, timezone
 from newsalert.domain.delivery.ids import digest_webhook_id, webhook_id
 from newsalert.domain.text import strip_markup
 from newsalert.schemas._common import utc_now
-from newsalert.schemas.alert import EXCERPT_MAX, HIGHLIGHTS_MAX, Alert, ArticleSummary, Highlight, RuleRef
+from newsalert.domain.matching import RuleMatch
+from newsalert.schemas.alert import EXCERPT_MAX, HIGHLIGHT_TEXT_MAX, HIGHLIGHTS_MAX, Alert, ArticleSummary, Highlight, RuleRef
 from newsalert.schemas.article import Article
 from newsalert.schemas.digest import Digest
 
@@ -62,6 +63,25 @@ def new_digest(subscriber: str, start: int, end: int, alerts: list[Alert]) -> Di
         window_end=datetime.fromtimestamp(end, timezone.utc),
         alerts=alerts,
     )
+
+
+def wire_highlights(match: RuleMatch) -> list[Highlight]:
+    """The engine's highlights as wire models, at most ``HIGHLIGHTS_MAX`` (see ``highlight_fields``)."""
+    return [Highlight(**fields) for fields in highlight_fields(match)]
+
+
+def highlight_fields(match: RuleMatch) -> list[dict]:
+    """The fields of the wire highlights of ``match``, at most ``HIGHLIGHTS_MAX``, not validated.
+
+    A highlight longer than ``HIGHLIGHT_TEXT_MAX`` (a prefix term such as ``missile*`` matching
+    one enormous run of letters) is shortened to its first ``HIGHLIGHT_TEXT_MAX`` characters, end
+    moved with it, so ``text`` is still exactly the field's ``[start, end)``.
+    """
+    out = []
+    for h in match.highlights[:HIGHLIGHTS_MAX]:
+        text = h.text[:HIGHLIGHT_TEXT_MAX]
+        out.append({"field": h.field, "text": text, "start": h.start, "end": h.start + len(text)})
+    return out
 
 
 def excerpt(body: str | None, limit: int = EXCERPT_MAX) -> str:

@@ -27,6 +27,7 @@ from newsalert.schemas.api import (
     SubscriptionList,
     SubscriptionRequest,
 )
+from newsalert.domain.alerts import wire_highlights
 from newsalert.schemas.rules import Rule
 from newsalert.schemas.rules_feed import SubscriptionRecord
 from newsalert.services.api import subscriptions as subs
@@ -34,7 +35,6 @@ from newsalert.services.api.bodies import Refused, read_model
 from newsalert.services.api.deliveries import read_attempts
 from newsalert.services.api.state import STATE, ApiState
 from newsalert.services.api.verification import new_challenge, send_challenge
-from newsalert.services.matcher.processing import wire_highlights
 
 log = logging.getLogger("newsalert.api")
 

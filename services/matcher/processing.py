@@ -34,10 +34,9 @@ from newsalert.domain.rulefile import RuleSet
 from newsalert.domain.delivery.ids import webhook_id
 from newsalert.domain.matching import Document, Engine, RuleMatch, prepare
 from newsalert.schemas.dedup import DEDUP_HEADER
-from newsalert.domain.alerts import summarise
-from newsalert.schemas import HIGHLIGHTS_MAX, Alert, Article, Highlight, RejectedRecord, RuleRef
+from newsalert.domain.alerts import highlight_fields, summarise, wire_highlights
+from newsalert.schemas import Alert, Article, RejectedRecord, RuleRef
 from newsalert.schemas._common import truncate, utc_now
-from newsalert.schemas.alert import HIGHLIGHT_TEXT_MAX
 from newsalert.services.matcher.encoding import AlertEncoder
 from newsalert.schemas.rejected import REASON_MAX
 
@@ -249,25 +248,6 @@ def decode_article(raw: bytes | None) -> Article:
     except json.JSONDecodeError as exc:
         raise InvalidArticle([FieldProblem("<root>", f"not JSON: {exc.msg} at line {exc.lineno} column {exc.colno}")]) from None
     return parse_article(value, size=len(raw))
-
-
-def wire_highlights(match: RuleMatch) -> list[Highlight]:
-    """The engine's highlights as wire models, at most ``HIGHLIGHTS_MAX`` (see ``highlight_fields``)."""
-    return [Highlight(**fields) for fields in highlight_fields(match)]
-
-
-def highlight_fields(match: RuleMatch) -> list[dict]:
-    """The fields of the wire highlights of ``match``, at most ``HIGHLIGHTS_MAX``, not validated.
-
-    A highlight longer than ``HIGHLIGHT_TEXT_MAX`` (a prefix term such as ``missile*`` matching
-    one enormous run of letters) is shortened to its first ``HIGHLIGHT_TEXT_MAX`` characters, end
-    moved with it, so ``text`` is still exactly the field's ``[start, end)``.
-    """
-    out = []
-    for h in match.highlights[:HIGHLIGHTS_MAX]:
-        text = h.text[:HIGHLIGHT_TEXT_MAX]
-        out.append({"field": h.field, "text": text, "start": h.start, "end": h.start + len(text)})
-    return out
 
 
 def _bounded_reason(reason: str) -> str:

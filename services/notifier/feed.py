@@ -29,7 +29,7 @@ from aiokafka.errors import KafkaError
 from newsalert.config import Settings
 from newsalert.errors import TransientError
 from newsalert.schemas.rules_feed import RULES_TOPIC, SubscriptionRecord, decode_feed_record
-from newsalert.services.notifier.endpoints import Endpoint, endpoint_of
+from newsalert.domain.delivery.endpoints import Endpoint, endpoint_of
 
 log = logging.getLogger(__name__)
 

@@ -33,7 +33,7 @@ from newsalert.adapters.topics import ensure_topics
 from newsalert.logs import configure_logging
 from newsalert.config import Settings, get_settings
 from newsalert.errors import RuleFileError, SetupError, TransientError
-from newsalert.services.notifier.endpoints import Endpoint, endpoints_from_subscribers
+from newsalert.domain.delivery.endpoints import Endpoint, endpoints_from_subscribers
 from newsalert.services.notifier.feed import SubscriberDirectory
 from newsalert.services.notifier.metrics import NotifierMetrics
 from newsalert.services.notifier.sender import WebhookSender

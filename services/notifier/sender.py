@@ -23,7 +23,7 @@ from newsalert.domain.delivery.signing import signed_headers
 from newsalert.schemas import Alert, DeliveryAttempt, Digest
 from newsalert.schemas.delivery import ERROR_MAX, RESPONSE_BODY_MAX
 from newsalert.schemas._common import truncate
-from newsalert.services.notifier.endpoints import Endpoint
+from newsalert.domain.delivery.endpoints import Endpoint
 
 log = logging.getLogger(__name__)
 

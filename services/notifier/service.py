@@ -98,7 +98,7 @@ from newsalert.schemas import Alert, DeadDelivery, DeliveryAttempt, Digest, Reje
 from newsalert.schemas.delivery import ERROR_MAX
 from newsalert.schemas._common import truncate
 from newsalert.services.notifier.claims import StoryClaims, claims_partitions
-from newsalert.services.notifier.endpoints import Endpoint
+from newsalert.domain.delivery.endpoints import Endpoint
 from newsalert.services.notifier.metrics import NotifierMetrics
 from newsalert.services.notifier.offsets import OffsetTracker, Ticket
 from newsalert.services.notifier.sender import WebhookSender, attempt_record

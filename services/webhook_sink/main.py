@@ -18,7 +18,7 @@ from newsalert.config import get_settings
 from newsalert.logs import configure_logging
 from newsalert.domain.delivery.signing import Secret
 from newsalert.errors import RuleFileError
-from newsalert.services.notifier.endpoints import endpoints_from_subscribers
+from newsalert.domain.delivery.endpoints import endpoints_from_subscribers
 from newsalert.services.webhook_sink.app import create_app
 
 log = logging.getLogger("newsalert.webhook_sink")

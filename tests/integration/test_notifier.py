@@ -30,7 +30,7 @@ from newsalert.adapters.processes import ServiceProcess, free_port, newsalert_ex
 from newsalert.adapters.topics import ensure_topics
 from newsalert.config import Settings
 from newsalert.schemas import Alert, Article, Highlight, RejectedRecord
-from newsalert.services.notifier.endpoints import Endpoint
+from newsalert.domain.delivery.endpoints import Endpoint
 from newsalert.services.notifier.main import NotifierProcess
 
 pytestmark = [pytest.mark.kafka, pytest.mark.timeout(180)]

@@ -26,7 +26,7 @@ from newsalert.adapters.topics import ensure_topics
 from newsalert.config import Settings
 from newsalert.schemas import DeadDelivery, DeliveryAttempt
 from newsalert.adapters.delivery_history import attempts_of, dead_of
-from newsalert.services.notifier.endpoints import Endpoint
+from newsalert.domain.delivery.endpoints import Endpoint
 from tests.integration.test_notifier import make_alert, publish, running_notifier
 
 pytestmark = [pytest.mark.kafka, pytest.mark.timeout(180)]

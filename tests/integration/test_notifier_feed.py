@@ -20,7 +20,7 @@ from newsalert.adapters.topics import ensure_topics
 from newsalert.config import Settings
 from newsalert.schemas.rules import Rule
 from newsalert.schemas.rules_feed import RULES_TOPIC, FeedSubscriber, SubscriptionRecord, subscription_key
-from newsalert.services.notifier.endpoints import Endpoint
+from newsalert.domain.delivery.endpoints import Endpoint
 from tests.integration.test_notifier import (  # noqa: F401 - fixtures
     SECRETS,
     Receiver,

@@ -19,7 +19,7 @@ from pydantic import SecretStr
 from newsalert.adapters.topics import ensure_topics
 from newsalert.config import Settings
 from newsalert.domain.delivery.ratelimit import RateLimit
-from newsalert.services.notifier.endpoints import Endpoint
+from newsalert.domain.delivery.endpoints import Endpoint
 from tests.integration.test_notifier import (  # noqa: F401 - fixtures
     SECRETS,
     Hit,

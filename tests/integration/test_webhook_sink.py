@@ -24,7 +24,7 @@ from newsalert.adapters.processes import ServiceProcess, free_port, newsalert_ex
 from newsalert.adapters.topics import ensure_topics
 from newsalert.domain.rulefile import load_rule_file
 from newsalert.schemas import Alert, Article, Highlight
-from newsalert.services.notifier.endpoints import endpoints_from_subscribers
+from newsalert.domain.delivery.endpoints import endpoints_from_subscribers
 from newsalert.services.notifier.main import NotifierProcess
 from newsalert.services.webhook_sink.app import SINK_STATE, create_app
 

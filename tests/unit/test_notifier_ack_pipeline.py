@@ -13,7 +13,7 @@ from newsalert.config import Settings
 from newsalert.domain.delivery import outcome as oc
 from newsalert.errors import TransientError
 from newsalert.schemas import Alert, Article
-from newsalert.services.notifier.endpoints import Endpoint
+from newsalert.domain.delivery.endpoints import Endpoint
 from newsalert.services.notifier.sender import attempt_record
 from newsalert.services.notifier.service import Notifier, _Work
 

@@ -11,7 +11,7 @@ from pydantic import SecretStr
 from newsalert.domain.alerts import new_alert
 from newsalert.config import Settings
 from newsalert.schemas import Article
-from newsalert.services.notifier.endpoints import Endpoint
+from newsalert.domain.delivery.endpoints import Endpoint
 from newsalert.services.notifier.service import Notifier, _Unusable
 
 SECRET = "whsec_jqKa/frLjjr7/1qzAZgH8OHtWoFZf3Kc"  # test only
