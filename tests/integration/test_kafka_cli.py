@@ -78,13 +78,13 @@ def test_start_twice_status_stop(own_broker) -> None:
     assert "downloaded" not in started.stdout, "the shared jar cache should have been reused"
     info = local_kafka.probe("127.0.0.1", cfg.port)
     assert info is not None and info.brokers == [(1, "127.0.0.1", cfg.port)]
-    pid = local_kafka._read_state(cfg).pid
+    pid = local_kafka.read_state(cfg).pid
     print(f"\nbroker start (warm jar cache): {started.stdout.strip()}")
 
     again = _cli(env, "start")
     assert again.returncode == 0, again.stderr
     assert "already running" in again.stdout and f"pid {pid}" in again.stdout
-    assert local_kafka._read_state(cfg).pid == pid  # no second broker
+    assert local_kafka.read_state(cfg).pid == pid  # no second broker
 
     status = _cli(env, "status")
     assert status.returncode == 0
@@ -135,7 +135,7 @@ def test_port_taken_names_the_port_and_process(own_broker, which: str) -> None:
     assert f"{which} port {taken} on 127.0.0.1 is already taken" in result.stderr
     assert f"pid {os.getpid()}" in result.stderr  # psutil names this test process as the squatter
     assert "not a Kafka broker" in result.stderr
-    assert local_kafka._read_state(cfg) is None
+    assert local_kafka.read_state(cfg) is None
 
 
 def test_broker_exiting_during_start_shows_its_log(own_broker) -> None:
@@ -155,4 +155,4 @@ def test_broker_exiting_during_start_shows_its_log(own_broker) -> None:
     assert "lock" in result.stderr.split("exited during start", 1)[1].lower()  # ... and says why
     assert time.monotonic() - begun < 60
     assert local_kafka.probe("127.0.0.1", cfg.port) is None
-    assert local_kafka._read_state(cfg) is None
+    assert local_kafka.read_state(cfg) is None

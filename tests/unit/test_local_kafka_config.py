@@ -53,6 +53,6 @@ def test_error_lines_pick_errors_after_offset(tmp_path: Path) -> None:
     old = "[2026-01-01 00:00:00,000] ERROR old failure (x)\n"
     log.write_text(old + "[t] INFO fine (x)\n[t] ERROR Fatal error during broker startup (y)\n"
                    "org.apache.kafka.common.KafkaException: Failed to acquire lock\n\tat a.b(C)\n")
-    lines = local_kafka._error_lines(log, since=len(old))
+    lines = local_kafka.error_lines(log, since=len(old))
     assert lines == ["[t] ERROR Fatal error during broker startup (y)",
                      "org.apache.kafka.common.KafkaException: Failed to acquire lock"]
