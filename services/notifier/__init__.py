@@ -1,8 +1,10 @@
 """The notifier: consumes alerts from ``matches`` and POSTs each one, signed, to its subscriber.
 
-``main.run`` wires it; ``service.Notifier`` is the consumer loop (retries through the retry
-topics, dead letters, attempt records); ``sender.WebhookSender`` makes one HTTP attempt;
-``offsets.OffsetTracker`` decides what may be committed; ``states.SubscriberStates`` knows which
-subscribers a 410 disabled; ``metrics`` is ``/metrics``; ``history`` reads the delivery topics
-back for ``newsalert deliveries``.
+``main.run`` wires it. ``consumer.Notifier`` is the loop (fetch, ``flow`` control, commits,
+rebalances); ``intake`` decodes each record and dead-letters the unusable; ``claims`` suppresses
+repeated stories; ``lanes`` queue deliveries per subscriber and hold alerts for digests;
+``deliver`` makes one attempt (through ``breakers``, with ``sender.WebhookSender``) and produces
+what follows (``produce``) before settling; ``offsets.OffsetTracker`` decides what may be
+committed; ``states.SubscriberStates`` knows which subscribers a 410 disabled; ``metrics`` is
+``/metrics``; ``history`` reads the delivery topics back for ``newsalert deliveries``.
 """

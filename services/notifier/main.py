@@ -37,7 +37,7 @@ from newsalert.domain.delivery.endpoints import Endpoint, endpoints_from_subscri
 from newsalert.services.notifier.feed import SubscriberDirectory
 from newsalert.services.notifier.metrics import NotifierMetrics
 from newsalert.services.notifier.sender import WebhookSender
-from newsalert.services.notifier.service import Notifier
+from newsalert.services.notifier.consumer import Notifier
 from newsalert.services.notifier.states import SubscriberStates
 
 log = logging.getLogger("newsalert.notifier")

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from aiokafka.errors import KafkaError
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 _LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
@@ -60,3 +61,36 @@ class NotifierMetrics:
         if child is None:
             child = self._delivery_children[result] = self.deliveries.labels(result)
         child.inc()
+
+
+@dataclass
+class NotifierStats:
+    """Counters shown on the health endpoints and in the shutdown log line."""
+
+    fetched: int = 0
+    delivered: int = 0
+    retried: int = 0
+    given_up: int = 0
+    rejected: int = 0
+    commits: int = 0
+    held: int = 0  # alerts held back by a rate limit for a digest
+    duplicates: int = 0  # alerts not sent: their story reached the (subscriber, rule) already
+    digests: int = 0  # digests delivered
+
+
+async def update_lag(metrics: NotifierMetrics, consumer, tracker, matches_topic: str) -> None:
+    """Refresh the lag gauges: per assigned partition, records not fetched plus not settled."""
+    retries = 0
+    for tp in consumer.assignment():
+        highwater = consumer.highwater(tp)
+        if highwater is None:
+            continue
+        try:
+            position = await consumer.position(tp)
+        except KafkaError:
+            continue
+        lag = max(highwater - position, 0) + tracker.pending(tp)
+        metrics.lag.labels(tp.topic, str(tp.partition)).set(lag)
+        if tp.topic != matches_topic:
+            retries += lag
+    metrics.retries_pending.set(retries)

@@ -4,7 +4,7 @@ One ``WebhookSender`` per process holds the one shared ``aiohttp.ClientSession``
 pooling, one timeout policy, the SSRF guard's connector). Each attempt is signed afresh (a new
 ``webhook-timestamp``) over the same body bytes, redirects are not followed, and only a 2xx answer
 counts as delivered. The domain decides what an answer means (``outcome``); retries are not made
-here: the notifier schedules them through the retry topics (``newsalert.services.notifier.service``), so an
+here: the notifier schedules them through the retry topics (``newsalert.services.notifier.deliver``), so an
 attempt never sleeps.
 """
 

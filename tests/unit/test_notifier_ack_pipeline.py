@@ -15,7 +15,8 @@ from newsalert.errors import TransientError
 from newsalert.schemas import Alert, Article
 from newsalert.domain.delivery.endpoints import Endpoint
 from newsalert.services.notifier.sender import attempt_record
-from newsalert.services.notifier.service import Notifier, _Work
+from newsalert.services.notifier.consumer import Notifier
+from newsalert.services.notifier.lanes import Work
 
 SECRET = "whsec_jqKa/frLjjr7/1qzAZgH8OHtWoFZf3Kc"  # test only
 DESK = Endpoint("desk", "https://hooks.example.org/desk", (SecretStr(SECRET),))
@@ -85,20 +86,20 @@ def test_lane_moves_on_before_the_ack_and_settles_only_after_it() -> None:
         notifier = _notifier(sender, publisher)
         alerts = [alert(1), alert(2)]
         for offset, a in enumerate(alerts):
-            notifier._queue(_Work(notifier._tracker.add(TP, offset), a, DESK))
+            notifier.lanes.queue(Work(notifier.tracker.add(TP, offset), a, DESK))
         await _settle_idle()
         # Both POSTed, in order, while neither attempt record is acknowledged yet ...
         assert sender.posted == [a.webhook_id for a in alerts]
         assert [[r.topic for r in records] for records, _ in publisher.sends] == [["deliveries.attempts"]] * 2
         # ... so nothing is committable, and the partition still counts work in progress.
-        assert notifier._tracker.to_commit() == {} and notifier._active[TP] == 2
+        assert notifier.tracker.to_commit() == {} and notifier.lanes.in_progress(TP) == 2
         publisher.sends[1][1].answer.set_result([])
         await _settle_idle()
-        assert notifier._tracker.to_commit() == {}  # offset 1 settled, offset 0 still holds it back
+        assert notifier.tracker.to_commit() == {}  # offset 1 settled, offset 0 still holds it back
         publisher.sends[0][1].answer.set_result([])
         await _settle_idle()
-        assert notifier._tracker.to_commit() == {TP: 2} and notifier.stats.delivered == 2
-        assert not notifier._tasks and TP not in notifier._active
+        assert notifier.tracker.to_commit() == {TP: 2} and notifier.stats.delivered == 2
+        assert not notifier.lanes.busy() and notifier.lanes.in_progress(TP) == 0
 
     asyncio.run(scenario())
 
@@ -107,12 +108,12 @@ def test_a_failed_ack_publishes_the_records_again_before_settling() -> None:
     async def scenario() -> None:
         sender, publisher = Sender(), Publisher()
         notifier = _notifier(sender, publisher)
-        notifier._queue(_Work(notifier._tracker.add(TP, 0), alert(1), DESK))
+        notifier.lanes.queue(Work(notifier.tracker.add(TP, 0), alert(1), DESK))
         await _settle_idle()
         records, sent = publisher.sends[0]
         sent.answer.set_exception(TransientError("broker away"))
         await _settle_idle()
         assert publisher.published == [records]
-        assert notifier._tracker.to_commit() == {TP: 1} and notifier.stats.delivered == 1
+        assert notifier.tracker.to_commit() == {TP: 1} and notifier.stats.delivered == 1
 
     asyncio.run(scenario())

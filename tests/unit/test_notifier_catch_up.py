@@ -9,10 +9,9 @@ import pytest
 from pydantic import SecretStr
 
 from newsalert.domain.alerts import new_alert
-from newsalert.config import Settings
-from newsalert.schemas import Article
 from newsalert.domain.delivery.endpoints import Endpoint
-from newsalert.services.notifier.service import Notifier, _Unusable
+from newsalert.schemas import Article
+from newsalert.services.notifier.intake import Unusable, decode_record
 
 SECRET = "whsec_jqKa/frLjjr7/1qzAZgH8OHtWoFZf3Kc"  # test only
 
@@ -35,26 +34,27 @@ def alert_for(subscriber: str) -> bytes:
     return new_alert(Article(id="a1", title="t"), "r1", "t", subscriber, ruleset_version="v").to_json()
 
 
-def notifier(directory) -> Notifier:
-    return Notifier(Settings(), directory, sender=None, publisher=None, states=None)
+def decode(value: bytes, directory: LateDirectory):
+    return asyncio.run(decode_record(value, False, directory, directory.catch_up))
 
 
 def test_subscriber_arriving_with_the_feed_is_found_after_one_catch_up() -> None:
     desk = Endpoint("desk", "https://hooks.example.org/desk", (SecretStr(SECRET),))
     directory = LateDirectory({"desk": desk})
-    alert, endpoint, attempt, history = asyncio.run(notifier(directory)._decode_record(alert_for("desk"), False))
+    decoded = decode(alert_for("desk"), directory)
+    alert, endpoint, attempt, history = decoded.item, decoded.endpoint, decoded.attempt, decoded.history
     assert (alert.subscriber, endpoint, attempt, history, directory.catch_ups) == ("desk", desk, 1, [], 1)
 
 
 def test_subscriber_unknown_after_the_catch_up_is_unusable() -> None:
     directory = LateDirectory({})
-    with pytest.raises(_Unusable) as info:
-        asyncio.run(notifier(directory)._decode_record(alert_for("nobody"), False))
+    with pytest.raises(Unusable) as info:
+        decode(alert_for("nobody"), directory)
     assert info.value.error_type == "UnknownSubscriber" and directory.catch_ups == 1
 
 
 def test_malformed_record_is_rejected_without_a_catch_up() -> None:
     directory = LateDirectory({})
-    with pytest.raises(_Unusable):
-        asyncio.run(notifier(directory)._decode_record(b"{not json", False))
+    with pytest.raises(Unusable):
+        decode(b"{not json", directory)
     assert directory.catch_ups == 0

@@ -1,0 +1,80 @@
+"""What follows one delivery attempt: the records to produce, decided from its outcome.
+
+Pure: the notifier passes what was attempted (an alert or a digest, its attempt number and the
+attempts before), the attempt's record, the retry decision (``retry.next_step``), the retry tiers
+and the time; it gets back plain records to produce together (acks=all) before the alert's offset
+may be committed:
+
+- delivered: the ``DeliveryAttempt``;
+- retry: the ``DeliveryAttempt`` (with ``next_attempt_at``) and a ``RetryEnvelope`` for the retry
+  topic of the delay's tier;
+- dead: the ``DeliveryAttempt`` and one ``DeadDelivery`` per alert (a digest's alerts are each
+  dead-lettered alone, so each can be replayed alone) and, for ``410 Gone``, the
+  ``SubscriberState`` disabling the subscriber.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Sequence
+
+from newsalert.domain.delivery.outcome import AttemptOutcome
+from newsalert.domain.delivery.retry import DEAD, DONE, NextStep, tier_for
+from newsalert.schemas import Alert, DeadDelivery, DeliveryAttempt, Digest, RetryEnvelope, SubscriberState
+from newsalert.schemas._common import truncate
+from newsalert.schemas.delivery import ERROR_MAX
+
+HISTORY_MAX = 50
+"""Attempts carried by a retry or dead letter (the schedule allows at most 51)."""
+
+
+@dataclass(frozen=True)
+class FollowUp:
+    """The records that follow an attempt; ``action`` is the step's (done, retry or dead)."""
+
+    action: str
+    attempt: DeliveryAttempt
+    retry: RetryEnvelope | None = None
+    tier: float | None = None  # delay of the retry topic that takes ``retry``
+    dead: tuple[DeadDelivery, ...] = ()
+    disable: SubscriberState | None = None
+    dead_reason: str | None = None
+
+
+def follow_up(
+    alert: Alert | None,
+    digest: Digest | None,
+    history: Sequence[DeliveryAttempt],
+    attempt: DeliveryAttempt,
+    result: AttemptOutcome,
+    step: NextStep,
+    tiers: Sequence[float],
+) -> FollowUp:
+    """The follow-up of ``attempt`` (of ``alert``, or of ``digest`` when it is a digest)."""
+    if step.action == DONE:
+        return FollowUp(DONE, attempt)
+    error = result.error or result.outcome
+    if step.action == DEAD:
+        carried = [*history, attempt][-HISTORY_MAX:]
+        disable = None
+        if step.disable:
+            disable = SubscriberState(subscriber=attempt.subscriber, status="disabled", reason=f"{attempt.url} answered 410 Gone",
+                                      webhook_id=attempt.webhook_id, at=attempt.at)
+        dead = dead_letters(alert, digest, step.dead_reason, error, carried, attempt.at)
+        return FollowUp(DEAD, attempt, dead=dead, disable=disable, dead_reason=step.dead_reason)
+    due = attempt.at + timedelta(seconds=step.delay)
+    attempt = attempt.model_copy(update={"next_attempt_at": due})
+    carried = [*history, attempt][-HISTORY_MAX:]
+    envelope = RetryEnvelope(alert=alert, digest=digest, attempt=attempt.attempt + 1, due_at=due,
+                             last_error=truncate(error, ERROR_MAX), attempts=carried)
+    return FollowUp(step.action, attempt, retry=envelope, tier=tier_for(step.delay, tuple(tiers)))
+
+
+def dead_letters(
+    alert: Alert | None, digest: Digest | None, reason: str, error: str, history: Sequence[DeliveryAttempt], now: datetime
+) -> tuple[DeadDelivery, ...]:
+    """The dead letter of an alert; for a digest, one per alert it lists, each replayable alone."""
+    alerts = digest.alerts if digest is not None else [alert]
+    last_error = truncate(error, ERROR_MAX)
+    return tuple(DeadDelivery(alert=a, reason=reason, attempts=list(history), last_error=last_error, dead_at=now) for a in alerts)
