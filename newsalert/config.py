@@ -84,6 +84,23 @@ class Settings(BaseSettings):
         "pose as the broker.",
     )
 
+    broker_backoff_first: float = Field(
+        0.5, gt=0, description="Seconds every Kafka client and publish-retry loop waits after the first failure to "
+        "reach the broker; doubled per further failure up to NEWSALERT_BROKER_BACKOFF_MAX."
+    )
+    broker_backoff_max: float = Field(
+        5.0, gt=0, description="Longest wait in seconds between two tries to reach the broker (the most a service "
+        "can be late to notice that the broker is back). Longer costs less CPU during an outage."
+    )
+    backoff_jitter: float = Field(
+        0.5, ge=0, lt=1, description="Each backoff wait is multiplied by a random factor in [1 - jitter, 1], so "
+        "clients failing together do not retry together."
+    )
+    outage_summary_interval: float = Field(
+        60.0, gt=0, description="Seconds between the summary lines a service logs while a dependency (the broker, "
+        "a webhook endpoint) stays unreachable; one line is logged when it goes and one when it is back."
+    )
+
     # --- local broker (``newsalert kafka``) ---------------------------------------------------
     kafka_version: str = Field("", description="Apache Kafka version for the local broker; empty = the POM's default.")
     kafka_port: int = Field(9092, description="Client port of the local broker (127.0.0.1 only).")
@@ -275,6 +292,15 @@ class Settings(BaseSettings):
         "matches.claims topic when it is assigned them, so a long window at a high alert rate costs "
         "memory and start-up time.",
     )
+
+    @field_validator("broker_backoff_max")
+    @classmethod
+    def _cap_not_below_first(cls, value: float, info) -> float:
+        """A cap below the first wait would make the backoff shrink: refuse it at startup."""
+        first = info.data.get("broker_backoff_first")
+        if first is not None and value < first:
+            raise ValueError(f"NEWSALERT_BROKER_BACKOFF_MAX ({value}) is below NEWSALERT_BROKER_BACKOFF_FIRST ({first})")
+        return value
 
     @field_validator("retry_schedule")
     @classmethod

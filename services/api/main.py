@@ -16,6 +16,7 @@ from aiohttp import web
 
 from newsalert.config import Settings, get_settings
 from newsalert.domain.rulefile import RuleFileError, RuleSet, load_rule_file
+from newsalert.adapters import kafka_pacing
 from newsalert.logs import configure_logging
 from newsalert.services.api.app import build_app
 
@@ -28,6 +29,7 @@ def run(host: str = "127.0.0.1", port: int = 8083, rules_path: Path | None = Non
     """Serve the subscription API on ``host:port`` until SIGINT/SIGTERM."""
     settings = settings or get_settings()
     configure_logging(settings)
+    kafka_pacing.install(settings)
     problem = token_problem(settings)
     if problem:
         print(f"newsalert api: {problem}", file=sys.stderr)

@@ -65,16 +65,18 @@ from mode import Service
 
 from newsalert.adapters import kafka_clients
 from newsalert.adapters.broker import Publisher, Record, Sent
+from newsalert.adapters.kafka_pacing import broker_outage
 from newsalert.config import Settings
+from newsalert.domain.backoff import Backoff
 from newsalert.errors import TransientError
 from newsalert.services.matcher.metrics import CONTENT_TYPE, matcher_registry, render
 from newsalert.services.matcher.processing import ArticleMatcher, Outcome, SourcePosition
 
 log = logging.getLogger(__name__)
 
-# Backoff of the publish retry while the broker does not acknowledge (seconds).
-_RETRY_FIRST_S = 0.5
-_RETRY_MAX_S = 10.0
+# Backoff of the publish retry while the broker does not acknowledge, unless the wiring passes
+# the settings' one (``kafka_pacing.broker_backoff``).
+_DEFAULT_BACKOFF = Backoff(0.5, 5.0)
 
 
 @dataclass
@@ -140,8 +142,10 @@ class OutputService(Service):
     ``on_start``, because aiokafka clients must be created on the running event loop.
     """
 
-    def __init__(self, factory: Callable[[], Publisher], state: MatcherState, max_in_flight: int, **kwargs) -> None:
+    def __init__(self, factory: Callable[[], Publisher], state: MatcherState, max_in_flight: int,
+                 backoff: Backoff = _DEFAULT_BACKOFF, **kwargs) -> None:
         self._factory = factory
+        self._backoff = backoff
         self._publisher: Publisher | None = None
         self._state = state
         self._max_in_flight = max_in_flight
@@ -179,7 +183,8 @@ class OutputService(Service):
         try:
             sent = await send_records(self.publisher, outcome.records)
         except TransientError as exc:
-            log.warning("the producer did not take %d record(s) (%s); they will be published again", len(outcome.records), exc)
+            # Logged by the outage report (once per outage and a summary a minute), not per record.
+            broker_outage().failed(f"the producer did not take {len(outcome.records)} record(s): {exc}")
             refused = True
         assert self._window is not None
         await self._window.put(InFlight(event, outcome, sent, ack, refused))
@@ -192,7 +197,7 @@ class OutputService(Service):
         while not self.should_stop:
             item = await window.get()
             try:
-                if not await settle(item, self.publisher, self._state, self.stopping):
+                if not await settle(item, self.publisher, self._state, self.stopping, self._backoff):
                     return  # stopping while the broker is unavailable: leave it (and the rest) unacked
                 await item.ack(item.event)
                 self._state.count(item.outcome)
@@ -217,7 +222,8 @@ async def send_records(publisher: Publisher, records: Sequence[Record]) -> Sent 
     return await send_many(records)
 
 
-async def settle(item: InFlight, publisher: Publisher, state: MatcherState, stopping: Callable[[], bool]) -> bool:
+async def settle(item: InFlight, publisher: Publisher, state: MatcherState, stopping: Callable[[], bool],
+                 backoff: Backoff = _DEFAULT_BACKOFF) -> bool:
     """Wait until ``item``'s records are acknowledged (re-publishing them if that failed).
 
     False means the worker is stopping while the broker is unavailable: the caller must not ack.
@@ -227,10 +233,10 @@ async def settle(item: InFlight, publisher: Publisher, state: MatcherState, stop
             await item.sent.wait()
             return True
         except TransientError as exc:
-            log.warning("the broker did not acknowledge %d record(s) (%s); publishing them again", len(item.outcome.records), exc)
+            broker_outage().failed(f"the broker did not acknowledge {len(item.outcome.records)} record(s): {exc}")
     elif not item.refused:
         return True
-    return await publish_until_acknowledged(publisher, item.outcome.records, state, stopping)
+    return await publish_until_acknowledged(publisher, item.outcome.records, state, stopping, backoff)
 
 
 def broker_urls(bootstrap: str) -> list[str]:
@@ -347,25 +353,28 @@ def position_of(message: faust.types.tuples.Message) -> SourcePosition:
 
 
 async def publish_until_acknowledged(
-    publisher: Publisher, records: Sequence[Record], state: MatcherState, stopping: Callable[[], bool]
+    publisher: Publisher, records: Sequence[Record], state: MatcherState, stopping: Callable[[], bool],
+    backoff: Backoff = _DEFAULT_BACKOFF,
 ) -> bool:
-    """Publish ``records`` and wait for the broker; retry with backoff while it fails.
+    """Publish ``records`` and wait for the broker; retry with capped, jittered backoff while it fails.
 
     Retrying forever is deliberate: skipping would lose alerts, and not acking stalls only this
-    worker's partitions until the broker is back (stall detection, issue 7, makes that visible).
+    worker's partitions until the broker is back (stall detection makes that visible). The
+    failures go to the process's broker outage report, not one log line each.
     """
     if not records:
         return True
-    delay = _RETRY_FIRST_S
+    failures = 0
     while True:
         try:
             await publisher.publish_many(records)
+            broker_outage().succeeded()
             return True
         except TransientError as exc:
             if stopping():
                 log.warning("stopping with %d record(s) unacknowledged (%s); they will be redone", len(records), exc)
                 return False
             state.publish_retries += 1
-            log.warning("publishing %d record(s) failed (%s); retrying in %.1f s", len(records), exc, delay)
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, _RETRY_MAX_S)
+            failures += 1
+            broker_outage().failed(f"publishing {len(records)} record(s) failed: {exc}")
+            await asyncio.sleep(backoff.delay(failures))

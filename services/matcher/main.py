@@ -24,6 +24,7 @@ from pathlib import Path
 
 import faust
 
+from newsalert.adapters import kafka_pacing
 from newsalert.adapters.broker import KafkaPublisher
 from newsalert.adapters.topics import ensure_topics
 from newsalert.config import Settings, get_settings
@@ -41,6 +42,7 @@ EXIT_NO_BROKER = 2
 def run(rules_path: Path, port: int) -> None:
     """Run the matcher worker in the foreground; exits the process when it stops."""
     settings = get_settings()
+    kafka_pacing.install(settings)
     ruleset = load_rules_or_exit(rules_path)
     matcher = build_matcher(settings, ruleset)
     # faust's worker runs on this loop; the topics are created on it first so that no other
@@ -60,6 +62,7 @@ def run(rules_path: Path, port: int) -> None:
         lambda: KafkaPublisher(settings, client_id=f"newsalert-{settings.group('matcher')}", linger_ms=settings.matcher_linger_ms),
         state,
         settings.matcher_max_in_flight,
+        backoff=kafka_pacing.broker_backoff(settings),
     )
     app = build_app(settings, state, output, port=port)
 

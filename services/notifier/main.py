@@ -27,6 +27,7 @@ import aiohttp
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from newsalert.adapters import kafka_pacing
 from newsalert.adapters.broker import KafkaPublisher
 from newsalert.adapters.http_guard import guarded_connector
 from newsalert.adapters.topics import ensure_topics
@@ -50,6 +51,7 @@ def run(rules_path: Path, port: int, host: str = "127.0.0.1", settings: Settings
     """Run the notifier in the foreground until SIGTERM/SIGINT; exits non-zero on failure."""
     settings = settings or get_settings()
     configure_logging(settings)
+    kafka_pacing.install(settings)
     endpoints = load_endpoints_or_exit(rules_path)
     log.info("notifier: %d subscriber(s) from %s", len(endpoints), rules_path)
     process = NotifierProcess(settings, endpoints, host=host, port=port)
