@@ -159,6 +159,36 @@ class Settings(BaseSettings):
         1024 * 1024, ge=1024, description="Largest request body the subscription API reads (default 1 MiB); more is refused with 413."
     )
 
+    # --- feeds (``newsalert serve feeds``) ----------------------------------------------------
+    feeds_timeout: float = Field(
+        20.0, gt=0, description="Feeds: seconds one fetch (feed document or full-text page) may take in all."
+    )
+    feeds_max_bytes: int = Field(
+        10 * 1024 * 1024,
+        ge=1024,
+        description="Feeds: largest feed document or page in bytes (default 10 MiB, after decompression); "
+        "a larger answer is an error for that feed, never truncated.",
+    )
+    feeds_max_redirects: int = Field(5, ge=0, description="Feeds: redirects followed per fetch; more is an error for that feed.")
+    feeds_concurrency: int = Field(8, ge=1, description="Feeds: most fetches in flight at once, over all feeds.")
+    feeds_jitter: float = Field(
+        0.1, ge=0, lt=1, description="Feeds: each poll interval is multiplied by a random factor in [1 - jitter, 1 + jitter]."
+    )
+    feeds_backoff_max: float = Field(
+        3600.0, gt=0, description="Feeds: longest wait in seconds after consecutive errors (the interval doubles per error up to it)."
+    )
+    feeds_retry_after_max: float = Field(
+        6 * 3600.0, gt=0, description="Feeds: longest Retry-After in seconds honoured from a 429 or 503 (a longer one is cut to it)."
+    )
+    feeds_seen_per_feed: int = Field(
+        1000,
+        ge=10,
+        le=10_000,
+        description="Feeds: entry ids remembered per feed (on the compacted feeds.seen topic); must exceed "
+        "the entries a feed lists at once, or forgotten entries still listed are published again.",
+    )
+    feeds_user_agent: str = Field("newsalert-feeds/0.1 (+https://github.com/newsalert)", description="Feeds: the User-Agent of every fetch.")
+
     # --- logging ------------------------------------------------------------------------------
     log_format: str = Field("text", description="'text' or 'json' (one JSON object per line).")
     log_level: str = Field("INFO", description="Python logging level name.")

@@ -55,6 +55,11 @@ def catalogue(settings: Settings) -> list[TopicSpec]:
             "rules", 1, config={"cleanup.policy": "compact", "max.message.bytes": str(settings.rules_feed_max_bytes)},
             purpose="live rule set (key ruleset) and API subscriptions (key subscription/<id>), see newsalert.schemas.rules_feed",
         ),
+        # One record per feed (key = feed id): the ids of its entries already published.
+        TopicSpec(
+            "feeds.seen", 1, config={"cleanup.policy": "compact"},
+            purpose="entries of each feed already published (SeenEntries), key = feed id",
+        ),
         *delivery_topics(settings),
     ]
 

@@ -14,9 +14,10 @@ import click
 _COMMANDS: dict[str, tuple[str, str, str]] = {
     "kafka": ("newsalert.cli.kafka", "kafka", "Run the local Apache Kafka broker (start, stop, status)."),
     "rules": ("newsalert.cli.rules", "rules", "Work with watch-rule files (check)."),
+    "feeds": ("newsalert.cli.feeds", "feeds", "Work with feed files (check)."),
     "match": ("newsalert.cli.match", "match", "Dry run: match articles against a rule file offline."),
     "topics": ("newsalert.cli.topics", "topics", "Create or list the service's Kafka topics."),
-    "serve": ("newsalert.cli.serve", "serve", "Run a service: ingest, matcher, notifier, webhook-sink, api."),
+    "serve": ("newsalert.cli.serve", "serve", "Run a service: ingest, feeds, matcher, notifier, webhook-sink, api."),
     "replay": ("newsalert.cli.replay", "replay", "Publish articles from files to the articles topic."),
     "demo": ("newsalert.cli.demo", "demo", "Run the whole pipeline on the local broker with the seeds."),
     "schemas": ("newsalert.cli.schemas", "schemas", "Export the JSON Schema files of the wire messages."),

@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import click
 
-from newsalert.domain.rulefile import RuleFileError, RuleSet, load_rule_file
+from newsalert.cli.file_check import check_files
+from newsalert.domain.rulefile import RuleSet, load_rule_file
 
 
 @click.group()
@@ -26,20 +27,7 @@ def rules() -> None:
 @click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=True, path_type=str))
 def check(files: tuple[str, ...]) -> None:
     """Check rule FILES: exit 0 if all are valid, else print every problem and exit 1."""
-    failed = 0
-    for path in files:
-        try:
-            rule_set = load_rule_file(path)
-        except RuleFileError as exc:
-            failed += 1
-            for problem in exc.problems:
-                click.echo(problem.render())
-            count = len(exc.problems)
-            click.echo(f"{path}: {count} problem{'s' if count != 1 else ''}")
-            continue
-        click.echo(_ok_line(path, rule_set))
-    if failed:
-        raise SystemExit(1)
+    check_files(files, load_rule_file, _ok_line)
 
 
 def _ok_line(path: str, rule_set: RuleSet) -> str:

@@ -27,6 +27,17 @@ def ingest(host: str, port: int) -> None:
     run(host=host, port=port)
 
 
+@serve.command("feeds")
+@click.option("--feeds", "feeds_path", required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path), help="Feed file (YAML: feeds: [{id, url, ...}]).")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", default=8084, show_default=True, help="HTTP port of /healthz, /readyz, /metrics.")
+def feeds(feeds_path: Path, host: str, port: int) -> None:
+    """Poll RSS, Atom and JSON Feed URLs; publish each new entry to the articles topic."""
+    from newsalert.services.feeds.main import run
+
+    run(feeds_path=feeds_path, host=host, port=port)
+
+
 @serve.command("matcher")
 @click.option("--rules", "rules_path", required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path), help="Watch-rule YAML file.")
 @click.option("--port", default=8081, show_default=True, help="HTTP port of /healthz, /readyz, /metrics.")

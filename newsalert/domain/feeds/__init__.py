@@ -1,0 +1,1 @@
+"""Feeds, pure: the feed file, entries to articles, polling schedule and seen-entry memory."""

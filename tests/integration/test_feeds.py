@@ -1,0 +1,162 @@
+"""The feeds service against real HTTP servers on 127.0.0.1 and the real broker: new entries reach
+``articles`` once, 304s cost nothing, a restart republishes nothing, bad feeds fail alone."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from newsalert.config import Settings
+from newsalert.schemas.feeds import FeedSpec
+from newsalert.services.feeds.service import FeedsService
+from tests import feed_documents as docs
+
+from .feed_server import FeedServer, Route
+from .topic_reader import read_topic, values
+
+pytestmark = [pytest.mark.kafka, pytest.mark.timeout(180)]
+
+
+@pytest.fixture
+async def server():
+    srv = await FeedServer().start()
+    yield srv
+    await srv.close()
+
+
+def _settings(kafka_settings: Settings, **overrides) -> Settings:
+    return kafka_settings.model_copy(update={"feeds_timeout": 2.0, "feeds_max_bytes": 256 * 1024, **overrides})
+
+
+async def _service(settings: Settings, *feeds: FeedSpec) -> FeedsService:
+    service = FeedsService(settings, list(feeds))
+    await asyncio.wait_for(service.start(), 60)
+    return service
+
+
+def _poller(service: FeedsService, feed_id: str):
+    return next(p for p in service.pollers if p.spec.id == feed_id)
+
+
+async def _articles(settings: Settings, expected: int) -> list[dict]:
+    return values(await read_topic(settings.kafka_bootstrap, settings.topic("articles"), expected, timeout=20, settle=0.5))
+
+
+async def test_new_entries_once_304_and_restart(kafka_settings: Settings, server: FeedServer) -> None:
+    settings = _settings(kafka_settings)
+    entries = docs.items(4)
+    server.routes["rss"] = Route(docs.rss(entries[:3]))
+    spec = FeedSpec(id="world", url=server.url("rss"))
+    service = await _service(settings, spec)
+    try:
+        poller = _poller(service, "world")
+        first = await poller.poll_once()
+        assert (first.published, first.status, first.error) == (3, 200, None)
+        again = await poller.poll_once()
+        assert (again.published, again.status) == (0, 304)
+        assert server.routes["rss"].requests[-1].get("If-None-Match")
+        server.routes["rss"].body = docs.rss(entries)  # a new entry appears between polls
+        third = await poller.poll_once()
+        assert (third.published, third.status) == (1, 200)
+    finally:
+        await service.stop()
+    published = await _articles(settings, 4)
+    assert len(published) == 4
+    assert published[0]["title"] == entries[0]["title"] and published[0]["language"] == "en-gb"
+    assert {a["url"] for a in published} == {e["link"] for e in entries}
+
+    restarted = await _service(settings, spec)  # the seen ids come back from feeds.seen
+    try:
+        poller = _poller(restarted, "world")
+        assert len(poller.seen) == 4
+        result = await poller.poll_once()  # no ETag in memory: a full 200, nothing new
+        assert (result.published, result.status) == (0, 200)
+    finally:
+        await restarted.stop()
+    assert len(await _articles(settings, 5)) == 4
+
+
+async def test_atom_and_json_feed_languages(kafka_settings: Settings, server: FeedServer) -> None:
+    settings = _settings(kafka_settings)
+    server.routes["atom"] = Route(docs.atom(docs.items(2), lang="fr"), "application/atom+xml")
+    server.routes["json"] = Route(docs.json_feed(docs.items(2)[1:], language="de"), "application/feed+json")
+    service = await _service(settings, FeedSpec(id="a", url=server.url("atom")), FeedSpec(id="j", url=server.url("json"), source="JSON Desk"))
+    try:
+        assert (await _poller(service, "a").poll_once()).published == 2
+        assert (await _poller(service, "j").poll_once()).published == 1
+    finally:
+        await service.stop()
+    by_feed = {}
+    for article in await _articles(settings, 3):
+        by_feed.setdefault(article["metadata"]["feed"], []).append(article)
+    assert [a["language"] for a in by_feed["a"]] == ["fr", "fr"]
+    assert [(a["language"], a["source"]) for a in by_feed["j"]] == [("de", "JSON Desk")]
+
+
+async def test_bad_feeds_fail_alone(kafka_settings: Settings, server: FeedServer) -> None:
+    settings = _settings(kafka_settings)
+    good = docs.rss(docs.items(2))
+    broken = good.decode().replace("</item><item>", "</item><item><title>unclosed & bad</item><item>", 1).encode()
+    server.routes.update({
+        "good": Route(good),
+        "malformed": Route(broken),
+        "slow": Route(good, delay=5),
+        "flaky": Route(good, failures=1),
+        "loop": Route(redirect_to="loop"),
+        "huge": Route(b"<rss>" + b" " * (300 * 1024) + b"</rss>"),
+        "busy": Route(good, fail_status=429, failures=1, retry_after="600"),
+    })
+    feeds = [FeedSpec(id=name, url=server.url(name)) for name in server.routes]
+    service = await _service(settings, *feeds)
+    try:
+        results = dict(zip(server.routes, await asyncio.gather(*(p.poll_once() for p in service.pollers))))
+        assert results["good"].published == 2
+        assert results["malformed"].published >= 1 and results["malformed"].error is None
+        assert results["slow"].error == "timeout"
+        assert (results["flaky"].error, results["flaky"].status) == ("http_status", 500)
+        assert results["loop"].error == "redirects"
+        assert results["huge"].error == "too_large"
+        assert (results["busy"].error, results["busy"].retry_after) == ("retry_after", 600)
+        busy = _poller(service, "busy")
+        assert service.pollers[0].deps.schedule.next_delay(busy.spec.interval_s, busy.failures, 0.5, 600) == 600
+        recovered = await _poller(service, "flaky").poll_once()
+        assert (recovered.published, recovered.error, _poller(service, "flaky").failures) == (2, None, 0)
+        metrics = service.metrics
+        assert metrics.errors.labels("slow", "timeout")._value.get() == 1
+        assert metrics.warnings.labels("malformed")._value.get() == 1
+        assert metrics.last_status.labels("flaky")._value.get() == 200
+    finally:
+        await service.stop()
+
+
+async def test_ssrf_guard_applies_to_feeds(kafka_settings: Settings, server: FeedServer) -> None:
+    settings = _settings(kafka_settings, allow_private_targets=False)
+    server.routes["rss"] = Route(docs.rss(docs.items(1)))
+    service = await _service(settings, FeedSpec(id="inside", url=server.url("rss")))
+    try:
+        result = await _poller(service, "inside").poll_once()
+    finally:
+        await service.stop()
+    assert result.error == "blocked"
+    assert server.routes["rss"].requests == []
+
+
+async def test_full_text_from_the_page_or_the_summary(kafka_settings: Settings, server: FeedServer) -> None:
+    settings = _settings(kafka_settings)
+    entries = docs.items(2, base_url=f"http://127.0.0.1:{server.port}")
+    story = docs.bbc_articles(3)[2]
+    paragraphs = "".join(f"<p>{p}</p>" for p in story["body"].split("\n\n") if p.strip())
+    page = f"<html><head><title>x</title></head><body><nav>Home | World | Sport</nav><article><h1>{story['title']}</h1>{paragraphs}</article><footer>Cookies policy</footer></body></html>"
+    server.routes[f"a/{entries[0]['link'].rsplit('/', 1)[1]}"] = Route(page.encode(), "text/html; charset=utf-8")
+    server.routes["rss"] = Route(docs.rss(entries))  # the second entry's page is a 404
+    service = await _service(settings, FeedSpec(id="full", url=server.url("rss"), full_text=True))
+    try:
+        assert (await _poller(service, "full").poll_once()).published == 2
+        assert service.metrics.full_text_failures.labels("full")._value.get() == 1
+    finally:
+        await service.stop()
+    bodies = {a["url"]: a["body"] for a in await _articles(settings, 2)}
+    full = bodies[entries[0]["link"]]
+    assert story["body"].split("\n\n")[1][:60] in full and "Cookies policy" not in full
+    assert bodies[entries[1]["link"]].startswith(entries[1]["summary"][:60])
