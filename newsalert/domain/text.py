@@ -5,7 +5,14 @@ language and the matching engine, so that a query word and an article word meet 
   decoded (``AT&amp;T`` -> ``AT&T``), runs of spaces collapsed, paragraph breaks kept as one blank line.
 - ``normalise``: NFKC, case-folded, diacritics removed (``Zélensky`` -> ``zelensky``, ``Straße`` -> ``strasse``).
 - ``tokens``: maximal runs of Unicode letters or digits, normalised, with their character offsets in
-  the text they came from (``Pyongyang's`` -> ``pyongyang``, ``s``; ``F-35`` -> ``f``, ``35``).
+  the text they came from (``Pyongyang's`` -> ``pyongyang``, ``s``; ``F-35`` -> ``f``, ``35``), with
+  two refinements:
+
+  - every Han ideograph, Hiragana or Katakana character is a token of its own (these scripts are
+    written without spaces, so a word is a run of one-character tokens: ``北朝鮮`` -> ``北``, ``朝``,
+    ``鮮``; ``G7サミット`` -> ``g7``, ``サ``, ``ミ``, ``ッ``, ``ト``);
+  - names written with symbols stay whole: letters or digits joined by ``&`` (``AT&T``, ``S&P``)
+    and ``+``/``#`` directly after a word and not followed by a letter or digit (``C++``, ``C#``).
 """
 
 from __future__ import annotations
@@ -26,10 +33,22 @@ _COMMENT = re.compile(r"<!--.*?-->", re.DOTALL)
 _TAG = re.compile(r"<\s*/?\s*[A-Za-z!][^<>]*>")
 # Block-level tags become paragraph breaks so that words on both sides do not run together.
 _BLOCK_TAG = re.compile(r"<\s*/?\s*(p|div|br|li|ul|ol|h[1-6]|tr|table|section|article|blockquote)\b[^<>]*>", re.IGNORECASE)
-# A token is a maximal run of letters, digits or combining marks (the marks keep a decomposed
-# "e\u0301" in one token until normalisation removes them).
-_TOKEN = re.compile(r"[^\W_]+(?:[\u0300-\u036f]+[^\W_]*)*")
-_SPLIT_NORMALISED = re.compile(r"[^\W_]+")
+# Han ideographs (with the iteration marks 々〆〇), Hiragana and Katakana (full and half width,
+# the prolonged sound mark included): each character is one token.
+CJK_CHARS = (
+    "\u3005-\u3007\u3041-\u3096\u309d-\u309f\u30a1-\u30fa\u30fc-\u30ff\u31f0-\u31ff"
+    "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uff66-\uff9d\U00020000-\U0003134f"
+)
+# Voiced-sound marks that belong to the kana before them (combining, or half width).
+_KANA_MARKS = "\u3099\u309a\uff9e\uff9f"
+# A word is a maximal run of letters, digits or combining marks other than the one-character
+# scripts (the marks keep a decomposed "e\u0301" in one token until normalisation removes them).
+_WORD = rf"[^\W_{CJK_CHARS}]+(?:[\u0300-\u036f]+[^\W_{CJK_CHARS}]*)*"
+# A token: one CJK character, or words joined by "&" with a run of "+"/"#" after them that no
+# letter or digit follows.
+_TOKEN = re.compile(rf"[{CJK_CHARS}][{_KANA_MARKS}]*|{_WORD}(?:&{_WORD})*(?:[+#]+(?![+#]|[^\W_]))?")
+_CJK = re.compile(f"[{CJK_CHARS}]")
+_SYMBOLS = frozenset("&+#")
 
 
 def clean_text(raw: str | None) -> str:
@@ -103,12 +122,15 @@ def _collapse_whitespace(text: str) -> str:
 
 @lru_cache(maxsize=200_000)
 def normalise(word: str) -> str:
-    """NFKC, case-folded, with diacritics removed. Cached: news vocabularies repeat heavily."""
+    """NFKC, case-folded, with diacritics removed. Cached: news vocabularies repeat heavily.
+
+    The voiced-sound marks of kana are not diacritics (``ガ`` and ``カ`` are different sounds): kept.
+    """
     if word.isascii():
         return word.lower()
     folded = unicodedata.normalize("NFKC", word).casefold()
     decomposed = unicodedata.normalize("NFD", folded)
-    stripped = "".join(ch for ch in decomposed if not unicodedata.combining(ch))
+    stripped = "".join(ch for ch in decomposed if not unicodedata.combining(ch) or ch in _KANA_MARKS)
     return unicodedata.normalize("NFC", stripped)
 
 
@@ -129,10 +151,14 @@ _TOKEN_SPLIT = re.compile("(" + _TOKEN.pattern + ")")
 # For text whose letters and digits are all ASCII: one byte table that lower-cases letters and turns
 # every other byte (punctuation, controls, "_", and the "?" that stands for a non-ASCII character)
 # into a space. Tokens are then the words of ``split(" ")``, found by C-level string methods.
+# "&", "+" and "#" are kept, and those that are not part of a token (``_LOOSE_SYMBOLS``) become spaces.
 _ASCII_TOKEN_BYTES = bytes.maketrans(
     bytes(range(256)),
-    bytes(c | 0x20 if 65 <= c <= 90 else c if c < 128 and chr(c).isalnum() else 32 for c in range(256)),
+    bytes(c | 0x20 if 65 <= c <= 90 else c if c < 128 and (chr(c).isalnum() or chr(c) in "&+#") else 32 for c in range(256)),
 )
+# In lower-cased ASCII text: an "&" without a letter or digit on both sides, a run of "+"/"#"
+# not directly after one, or followed by one. The ASCII form of ``_TOKEN``'s symbol rules.
+_LOOSE_SYMBOLS = re.compile(r"(?<![a-z0-9])&|&(?![a-z0-9])|(?<![a-z0-9+#])[+#]+|[+#]+(?=[a-z0-9])")
 _NON_ASCII = re.compile(r"[^\x00-\x7f]")
 
 
@@ -243,9 +269,16 @@ def tokenise(text: str) -> TokenStream:
         # text are offsets in ``text``; splitting on single spaces leaves empty pieces between
         # consecutive separators. All C-level: no regex, no Python loop.
         translated = text.encode("ascii", "replace").translate(_ASCII_TOKEN_BYTES).decode("ascii")
+        if "&" in translated or "+" in translated or "#" in translated:
+            translated = _LOOSE_SYMBOLS.sub(_spaces, translated)
         return TokenStream(list(filter(None, translated.split(" "))), translated)
     texts, starts, ends = _unicode_token_spans(text)
     return TokenStream(texts, None, starts, ends)
+
+
+def _spaces(match: re.Match) -> str:
+    """As many spaces as ``match`` has characters (offsets stay those of the text)."""
+    return " " * (match.end() - match.start())
 
 
 def token_spans(text: str) -> tuple[list[str], list[int], list[int]]:
@@ -262,7 +295,7 @@ def _unicode_token_spans(text: str) -> tuple[list[str], list[int], list[int]]:
     parts = _TOKEN_SPLIT.split(text)
     offsets = list(accumulate(map(len, parts)))
     normalised = list(map(normalise, parts[1::2]))
-    if all(map(str.isalnum, normalised)):
+    if all(map(str.isalnum, normalised)) and not _CJK.search(text):
         # The usual case: one token per run, tokens and separators alternate in ``parts``.
         return normalised, offsets[0::2][: len(parts) // 2], offsets[1::2]
     texts: list[str] = []
@@ -270,12 +303,12 @@ def _unicode_token_spans(text: str) -> tuple[list[str], list[int], list[int]]:
     ends: list[int] = []
     for i, norm in zip(range(1, len(parts), 2), normalised):
         start, end = offsets[i - 1], offsets[i]
-        if norm.isalnum():
+        if norm.isalnum() and (len(norm) == 1 or not _CJK.search(norm)):
             texts.append(norm)
             starts.append(start)
             ends.append(end)
             continue
-        for part in _SPLIT_NORMALISED.findall(norm):
+        for part in _TOKEN.findall(norm):
             texts.append(part)
             starts.append(start)
             ends.append(end)

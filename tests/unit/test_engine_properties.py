@@ -3,10 +3,13 @@ and highlights of the plain reference evaluator, on random queries and random ar
 
 Queries and articles are built from one small vocabulary so that terms really occur: phrases,
 wildcards, diacritics, ligatures, possessives, hyphens, HTML tags (with attributes that must never
-match) and entities all appear. Deterministic (``derandomize``) and bounded, so CI is stable.
+match), entities, Chinese and Japanese characters, Korean words with particles and names written
+with symbols all appear. Deterministic (``derandomize``) and bounded, so CI is stable.
 """
 
 from __future__ import annotations
+
+import re
 
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
@@ -33,15 +36,29 @@ SURFACES: dict[str, list[str]] = {
     "sanctions": ["sanctions"],
     "the": ["the", "The"],
     "s": ["s"],
+    "at&t": ["AT&T", "AT&amp;T"],
+    "c++": ["C++"],
+    "北": ["北"],
+    "鮮": ["鮮"],
+    "ミ": ["ミ"],
+    "ガ": ["ガ", "ｶﾞ"],
+    "북한": ["북한", "북한이", "북한의"],
+    "미사일": ["미사일을", "미사일"],
 }
 # Multi-token surfaces: the tokens they make.
 MULTI: dict[str, tuple[str, ...]] = {
     "F-35": ("f", "35"),
-    "AT&amp;T": ("at", "t"),
+    "AT&amp;T": ("at&t",),
+    "AT-T": ("at", "t"),
+    "北朝鮮が": ("北", "朝", "鮮", "が"),
+    "ミサイル": ("ミ", "サ", "イ", "ル"),
+    "G7サミット": ("g7", "サ", "ミ", "ッ", "ト"),
+    "탄도미사일": ("탄도미사일",),
     "Pyongyang's": ("pyongyang", "s"),
     "North-Korea": ("north", "korea"),
     "Kim Jong-un": ("kim", "jong", "un"),
 }
+HANGUL_END = re.compile("[\uac00-\ud7a3]$")
 VOCAB = sorted(set(SURFACES) | {t for toks in MULTI.values() for t in toks})
 PREFIXES = ["mis", "missile", "kor", "nor", "sanc", "zel", "str", "pyo", "rus", "fin", "put"]
 # Junk between words: punctuation, line breaks, tags (attributes name vocabulary words that must
@@ -84,6 +101,8 @@ def terms(draw, field=None, fixed_field: bool = False) -> Term:
         prefix = True
     else:
         prefix = False
+    if HANGUL_END.search(tokens[-1]):
+        prefix = True  # as the parser reads a word ending in Hangul
     if not fixed_field:
         field = draw(st.sampled_from(FIELDS))
     return Term(tuple(tokens), prefix, field, text=" ".join(tokens) + ("*" if prefix else ""))
@@ -189,7 +208,8 @@ def query_strings(draw) -> str:
 _SOUP = st.lists(
     st.sampled_from(
         ["north", "Korea", "missile*", "kim", "Putin", '"north korea"', "F-35", "AT&T", "Zélensky", "and", "or", "not",
-         "AND", "OR", "NOT", "NEAR/1", "ONEAR/2", "-iran", "title:korea", "body:kim", "source:putin", "(", ")", "s"]
+         "AND", "OR", "NOT", "NEAR/1", "ONEAR/2", "-iran", "title:korea", "body:kim", "source:putin", "(", ")", "s",
+         "北朝鮮", "ミサイル", "북한", "C++", '"AT&T"', "G7サミット"]
     ),
     min_size=1,
     max_size=8,

@@ -15,23 +15,26 @@ from hypothesis import strategies as st
 from newsalert.domain import text as text_module
 from newsalert.domain.text import Token, clean_text, normalise, token_spans, token_texts, tokens
 
-# The original, obviously-correct definition: one match of the token pattern per run, normalised,
-# split again when normalisation produced non-alphanumerics.
-_RUN = re.compile(r"[^\W_]+(?:[\u0300-\u036f]+[^\W_]*)*")
-_ALNUM = re.compile(r"[^\W_]+")
+# The obviously-correct definition: one match of the token pattern per run (a CJK character with
+# its voiced mark; or words joined by "&", then "+"/"#" not followed by a letter or digit),
+# normalised, split again by the same pattern when normalisation changed what it is made of.
+_CJK = f"[{text_module.CJK_CHARS}][\u3099\u309a\uff9e\uff9f]*"
+_PLAIN_WORD = f"[^\\W_{text_module.CJK_CHARS}]+(?:[\u0300-\u036f]+[^\\W_{text_module.CJK_CHARS}]*)*"
+_RUN = re.compile(f"{_CJK}|{_PLAIN_WORD}(?:&{_PLAIN_WORD})*(?:[+#]+(?![+#]|[^\\W_]))?")
 
 
 def plain_tokens(text: str) -> list[Token]:
     out = []
     for m in _RUN.finditer(text):
         norm = normalise(m.group())
-        for part in [norm] if norm.isalnum() else _ALNUM.findall(norm):
+        parts = [norm] if _RUN.fullmatch(norm) else _RUN.findall(norm)
+        for part in parts:
             out.append(Token(part, m.start(), m.end()))
     return out
 
 
 def test_examples_from_the_issue():
-    assert token_texts("Pyongyang's Kim Jong-un F-35 AT&T") == ["pyongyang", "s", "kim", "jong", "un", "f", "35", "at", "t"]
+    assert token_texts("Pyongyang's Kim Jong-un F-35 AT&T") == ["pyongyang", "s", "kim", "jong", "un", "f", "35", "at&t"]
     assert token_texts("Zélensky Straße") == ["zelensky", "strasse"]
     texts, starts, ends = token_spans("  Zélensky, Straße!")
     assert (texts, starts, ends) == (["zelensky", "strasse"], [2, 12], [10, 18])
@@ -46,10 +49,10 @@ def test_empty_and_punctuation_only():
     assert token_spans(" -- !? ") == ([], [], [])
 
 
-_ALPHABET = st.sampled_from(list("aZé e\u0301ßİ½ﬁ_-'., \n<>&;0９ДжΣς北京") + ["\u0301", "\u00a0"])
+_ALPHABET = st.sampled_from(list("aZé e\u0301ßİ½ﬁ_-'., \n<>&;0９ДжΣς北京ガｶﾞ북한+#&") + ["\u0301", "\u00a0", "\u3099"])
 # Non-ASCII characters that are never part of a token: text with only these besides ASCII takes
 # the fast path, which must still give the same tokens.
-_ASCII_AND_SIGNS = st.sampled_from(list("aZq09 _-'.,\n£€—“”\u20d0℃Ⓐ\u00a0"))
+_ASCII_AND_SIGNS = st.sampled_from(list("aZq09 _-'.,\n£€—“”\u20d0℃Ⓐ\u00a0&&++#"))
 
 
 @settings(max_examples=400, derandomize=True, deadline=None)

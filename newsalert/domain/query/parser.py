@@ -29,6 +29,9 @@ Decisions on edge cases (the issue leaves them open):
   ``F-35*`` is not (its last token is ``35``). ``*`` anywhere else is an error.
 - ``NEAR`` operands are words, phrases, wildcards or parenthesised ORs of those, all in the same
   field. ``a NEAR/1 b NEAR/1 c`` is an error (write ``a NEAR/1 b AND b NEAR/1 c``).
+- Han, Hiragana and Katakana characters are one token each (see ``newsalert.domain.text``), so
+  ``北朝鮮`` is the phrase ``北 朝 鮮``. A word ending in Hangul is a prefix (``북한`` finds ``북한이``);
+  a ``*`` after it changes nothing, and one after a Han or kana character is an error.
 - Double negation cancels: ``NOT NOT a`` and ``-(NOT a)`` are ``a``.
 - Every OR branch and every AND group must contain a term that has to be present, so that no query
   can match an article containing none of its terms (``NOT Iran``, ``a OR NOT b`` are errors).
@@ -50,7 +53,7 @@ from dataclasses import dataclass, replace
 from functools import lru_cache
 
 from newsalert.domain.query.ast import And, Near, Node, Not, Or, Term
-from newsalert.domain.text import token_texts
+from newsalert.domain.text import CJK_CHARS, token_texts
 from newsalert.errors import QuerySyntaxError
 
 __all__ = ["MAX_DEPTH", "MAX_NEAR", "MAX_TERMS", "FIELDS", "LIST_NAME", "QuerySyntaxError", "parse_list", "parse_query"]
@@ -68,6 +71,9 @@ _LEX = re.compile(r'([()]|"[^"]*"?|[^\s()"]+)')
 _OPERATORS = frozenset({"AND", "OR", "NOT"})
 _FIELD = re.compile(r"([^\W\d_]\w*):")
 _NEAR = re.compile(r"(O?NEAR)(?:/(.*))?$")
+# A token that is one Han, Hiragana or Katakana character, and a token ending in a Hangul letter.
+_CJK_TOKEN = re.compile(f"[{CJK_CHARS}]")
+_HANGUL_END = re.compile("[\u1100-\u11ff\u3131-\u318e\ua960-\ua97f\uac00-\ud7a3\ud7b0-\ud7ff]$")
 LIST_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_-]*$")
 """What a term-list name looks like (``@name`` in a query)."""
 
@@ -443,8 +449,20 @@ class _Parser:
             raise self.error(f"wildcard * must follow at least {MIN_PREFIX} letters or digits", base + star)
 
     def make_term(self, toks: tuple[str, ...], prefix: bool, field: str | None, tok: _Tok, star: int) -> Term:
-        """Build a Term, enforcing the wildcard prefix length and the term limit."""
-        if prefix and len(toks[-1]) < MIN_PREFIX:
+        """Build a Term, enforcing the wildcard prefix length and the term limit.
+
+        A word ending in Hangul matches as a prefix, with or without ``*``: Korean particles are
+        written onto the noun (``북한`` finds ``북한이``).
+        """
+        if prefix and _CJK_TOKEN.match(toks[-1]):
+            raise self.error(
+                "no wildcard after Chinese or Japanese characters: they match wherever they appear, "
+                "remove the *",
+                tok.start + star,
+            )
+        if _HANGUL_END.search(toks[-1]):
+            prefix = True
+        elif prefix and len(toks[-1]) < MIN_PREFIX:
             raise self.error(
                 f"wildcard needs at least {MIN_PREFIX} letters or digits before * (it applies to {toks[-1]!r})",
                 tok.start + star,
