@@ -17,6 +17,8 @@ DATA = {
     "deploy/kafka": "newsalert.shipped.kafka",
     "seeds": "newsalert.shipped.seeds",
     "seeds/articles": "newsalert.shipped.seeds.articles",
+    "services/api/console/templates": "newsalert.services.api.console.templates",
+    "services/api/console/static": "newsalert.services.api.console.static",
 }
 
 

@@ -189,6 +189,41 @@ class Settings(BaseSettings):
     )
     feeds_user_agent: str = Field("newsalert-feeds/0.1 (+https://github.com/newsalert)", description="Feeds: the User-Agent of every fetch.")
 
+    # --- operator console (``/console`` of the subscription API) -------------------------------
+    console_session_ttl: float = Field(
+        8 * 3600.0,
+        gt=0,
+        le=30 * 86400,
+        description="Seconds a console sign-in lasts (the signed session cookie's expiry); signing in "
+        "again starts a new one. Changing NEWSALERT_API_TOKEN ends every session.",
+    )
+    console_secure_cookie: bool = Field(
+        False, description="Mark the console's session cookie Secure (sent over HTTPS only): set it behind TLS."
+    )
+    console_backtest_articles: int = Field(
+        5000,
+        ge=1,
+        le=50_000,
+        description="Rule tester: how many of the newest articles of the articles topic a back-test "
+        "matches (read once, kept in the API's memory, refreshed as below).",
+    )
+    console_backtest_refresh: float = Field(
+        300.0, gt=0, description="Rule tester: seconds the back-test articles are reused before they are read again."
+    )
+    console_recent_alerts: int = Field(
+        500, ge=1, le=20_000, description="Console Alerts page: how many of the newest alerts it reads from each matches partition."
+    )
+    console_attempts_scan: int = Field(
+        10_000,
+        ge=1,
+        le=1_000_000,
+        description="Console Subscribers page: how many of the newest records of each deliveries.attempts "
+        "partition its success rates and last attempts are computed from.",
+    )
+    console_read_timeout: float = Field(
+        20.0, gt=0, description="Seconds one console page may spend reading the topics before it shows what it has not read as an error."
+    )
+
     # --- logging ------------------------------------------------------------------------------
     log_format: str = Field("text", description="'text' or 'json' (one JSON object per line).")
     log_level: str = Field("INFO", description="Python logging level name.")

@@ -1,7 +1,8 @@
 """The subscription API application: routes from ``newsalert.services.api.routes``, auth, lifecycle.
 
-Authentication: every route but ``/healthz``, ``/readyz``, ``/metrics`` and ``/openapi.json``
-needs ``Authorization: Bearer <NEWSALERT_API_TOKEN>``, compared in constant time
+Authentication: every route but ``/healthz``, ``/readyz``, ``/metrics``, ``/openapi.json`` and the
+operator console (``/console``, which takes the same token as a bearer header or a signed session
+cookie: ``newsalert.services.api.console``) needs ``Authorization: Bearer <NEWSALERT_API_TOKEN>``, compared in constant time
 (``hmac.compare_digest``). A missing or wrong token is answered 401 with
 ``WWW-Authenticate: Bearer`` (RFC 6750). Without a configured token every request passes; the
 wiring (``newsalert.services.api.main``) allows that only with ``NEWSALERT_API_ALLOW_NO_TOKEN=true``.
@@ -31,6 +32,8 @@ from newsalert.domain.rulefile import RuleSet
 from newsalert.errors import SetupError, TransientError
 from newsalert.schemas.api import ErrorBody
 from newsalert.services.api.bodies import Refused, error_response
+from newsalert.services.api.console import PREFIX as CONSOLE_PREFIX
+from newsalert.services.api.console import install as install_console
 from newsalert.services.api.routes import PUBLIC_PATHS, ROUTES
 from newsalert.services.api.state import STATE, ApiState
 from newsalert.services.api.store import SubscriptionStore, read_feed
@@ -59,6 +62,7 @@ def build_app(
     app[STATE] = ApiState(settings, rules, publisher_factory, connector_factory)
     for route in ROUTES:
         app.router.add_route(route.method, route.path, route.handler, name=route.operation_id)
+    install_console(app, settings)
     app.on_startup.append(_start)
     app.on_cleanup.append(_stop)
     return app
@@ -90,7 +94,7 @@ async def _answers(request: web.Request, handler: Callable[[web.Request], Awaita
 
 def _authenticate(request: web.Request, settings: Settings) -> None:
     """Raise ``Refused(401)`` unless the request carries the configured bearer token."""
-    if request.path in PUBLIC_PATHS or settings.api_token is None:
+    if request.path in PUBLIC_PATHS or settings.api_token is None or _is_console(request.path):
         return
     scheme, _, given = request.headers.get("Authorization", "").partition(" ")
     if scheme.lower() != "bearer" or not given.strip():
@@ -98,6 +102,11 @@ def _authenticate(request: web.Request, settings: Settings) -> None:
     expected = settings.api_token.get_secret_value().encode()
     if not hmac.compare_digest(given.strip().encode(), expected):
         raise Refused(401, "wrong bearer token", headers={"WWW-Authenticate": f'{_AUTH_HEADER}, error="invalid_token"'})
+
+
+def _is_console(path: str) -> bool:
+    """Console paths sign in on their own (cookie or bearer; ``newsalert.services.api.console.access``)."""
+    return path == CONSOLE_PREFIX or path.startswith(CONSOLE_PREFIX + "/")
 
 
 # --- lifecycle --------------------------------------------------------------------------------
