@@ -9,10 +9,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from aiokafka import AIOKafkaConsumer
-from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaError
 
+from newsalert.adapters import kafka_clients
 from newsalert.config import Settings
 from newsalert.errors import TransientError
 
@@ -30,8 +29,8 @@ class GroupLag:
 async def group_lags(settings: Settings, groups: list[str]) -> list[GroupLag]:
     """The lag of each consumer group in ``groups`` (full names); ``TransientError`` when the
     broker cannot be asked."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap, request_timeout_ms=10000, client_id="newsalert-console")
-    consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap, group_id=None, enable_auto_commit=False, client_id="newsalert-console")
+    admin = kafka_clients.admin(settings, request_timeout_ms=10000, client_id="newsalert-console")
+    consumer = kafka_clients.consumer(settings, group_id=None, enable_auto_commit=False, client_id="newsalert-console")
     try:
         await admin.start()
         await consumer.start()

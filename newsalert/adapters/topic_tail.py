@@ -15,6 +15,7 @@ from datetime import datetime
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.errors import KafkaError
 
+from newsalert.adapters import kafka_clients
 from newsalert.config import Settings
 from newsalert.errors import TransientError
 
@@ -39,8 +40,8 @@ async def read_tail(
     after ``since`` when given), oldest first by timestamp. ``TransientError`` if the broker fails
     us or the read takes longer than ``timeout_s``; a topic that does not exist yet reads as empty."""
     full = settings.topic(topic)
-    consumer = AIOKafkaConsumer(
-        bootstrap_servers=settings.kafka_bootstrap, group_id=None, enable_auto_commit=False,
+    consumer = kafka_clients.consumer(
+        settings, group_id=None, enable_auto_commit=False,
         client_id="newsalert-console", isolation_level="read_committed",
         max_partition_fetch_bytes=settings.rules_feed_max_bytes,
     )

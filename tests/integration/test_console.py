@@ -21,11 +21,11 @@ import requests
 from aiokafka import AIOKafkaProducer
 
 from newsalert.domain.articles import parse_article
-from newsalert.domain.delivery.ids import webhook_id
+from newsalert.domain.alerts import new_alert, wire_highlights
 from newsalert.domain.live_rules import snapshot_of
 from newsalert.domain.matching import Engine, prepare
 from newsalert.domain.rulefile import load_rule_file
-from newsalert.schemas import Alert, ArticleSummary, DeadDelivery, DeliveryAttempt, RuleRef, SubscriberState
+from newsalert.schemas import Alert, DeadDelivery, DeliveryAttempt, SubscriberState
 from newsalert.schemas.rules_feed import ruleset_key
 from newsalert.services.api.console.session import COOKIE
 from tests.integration.test_api import TOKEN, LoopThread, api_settings, start_api
@@ -75,11 +75,9 @@ def _alerts(rule_set, articles: list[dict]) -> list[Alert]:
         article = parse_article(raw)
         for match in engine.match(prepare(article.title, article.body, article.source, cleaned=True)):
             rule = by_id[match.rule_id]
-            highlights = [h.to_dict() for h in match.highlights]
             for sub in rule.notify:
-                out.append(Alert(webhook_id=webhook_id(article.id, rule.id, sub), article=ArticleSummary.of(article),
-                                 rule=RuleRef(id=rule.id, query=rule.query), subscriber=sub, highlights=highlights,
-                                 matched_at=now, ruleset_version=rule_set.version))
+                out.append(new_alert(article, rule.id, rule.query, sub, wire_highlights(match),
+                                     ruleset_version=rule_set.version, matched_at=now))
     return out
 
 
