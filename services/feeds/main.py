@@ -14,6 +14,7 @@ from pathlib import Path
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from newsalert.adapters import kafka_pacing
 from newsalert.config import Settings, get_settings
 from newsalert.domain.feeds.feedfile import load_feed_file
 from newsalert.logs import configure_logging
@@ -75,6 +76,7 @@ def run(feeds_path: Path, host: str = "127.0.0.1", port: int = 8084, settings: S
     """Poll the feeds of ``feeds_path`` and serve the health endpoints until SIGINT/SIGTERM."""
     settings = settings or get_settings()
     configure_logging(settings)
+    kafka_pacing.install(settings)
     feeds = load_feed_file(feeds_path)
     app = build_app(settings, feeds)
     log.info("feeds: %d feeds from %s, publishing to %s; http://%s:%d", len(feeds), feeds_path, settings.topic("articles"), host, port)
