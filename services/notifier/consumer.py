@@ -34,6 +34,7 @@ from aiokafka.errors import KafkaError
 
 from newsalert.adapters import kafka_clients
 from newsalert.adapters.broker import Publisher
+from newsalert.adapters.kafka_pacing import broker_backoff
 from newsalert.adapters.topics import RETRY_TOPIC_PREFIX, retry_topic
 from newsalert.config import Settings
 from newsalert.errors import TransientError
@@ -73,7 +74,7 @@ class Notifier:
         self.stats = NotifierStats()
         self.tracker = OffsetTracker()
         self._stopping = asyncio.Event()
-        self._producer = DurablePublisher(publisher, self._stopping)
+        self._producer = DurablePublisher(publisher, self._stopping, broker_backoff(settings))
         breakers = EndpointBreakers(settings, sender, self.metrics)
         self.deliverer = Deliverer(settings, self.tracker, breakers, self._producer, states, self.stats, self.metrics,
                                    rng or random.Random())

@@ -1,8 +1,10 @@
 """Producing the notifier's follow-up records durably (acks=all), retrying while the broker is away.
 
 The notifier settles a record only after what follows from it is durable, so a produce that fails
-is retried with a capped back-off until it succeeds or the notifier stops (the work is then left
-unsettled and redone after a restart).
+is retried with capped exponential backoff with jitter (``NEWSALERT_BROKER_BACKOFF_*``) until it
+succeeds or the notifier stops (the work is then left unsettled and redone after a restart). The
+failures go to the process's broker outage report (one warning per outage and a summary a
+minute), not a line per retry: thousands of lanes may be waiting at once.
 """
 
 from __future__ import annotations
@@ -11,33 +13,38 @@ import asyncio
 import logging
 
 from newsalert.adapters.broker import Publisher, Record, Sent
+from newsalert.adapters.kafka_pacing import broker_outage
+from newsalert.domain.backoff import Backoff
 from newsalert.errors import TransientError
 
 log = logging.getLogger(__name__)
 
-_BACKOFF_S = (0.5, 1, 2, 5, 10)
+_DEFAULT_BACKOFF = Backoff(0.5, 5.0)
 
 
 class DurablePublisher:
     """``publish`` until acknowledged or stopping; ``send`` to hand records over without waiting."""
 
-    def __init__(self, publisher: Publisher, stopping: asyncio.Event) -> None:
+    def __init__(self, publisher: Publisher, stopping: asyncio.Event, backoff: Backoff = _DEFAULT_BACKOFF) -> None:
         self._publisher = publisher
         self._stopping = stopping
+        self._backoff = backoff
 
     async def publish(self, records: list[Record]) -> bool:
         """Produce ``records`` and wait for the broker; False if stopping before it took them."""
-        tries = 0
+        failures = 0
         while True:
             try:
                 await self._publisher.publish_many(records)
+                broker_outage().succeeded()
                 return True
             except TransientError as exc:
                 if self._stopping.is_set():
                     return False
-                backoff = _BACKOFF_S[min(tries, len(_BACKOFF_S) - 1)]
-                tries += 1
-                log.warning("the broker did not take %d delivery record(s) (%s); retrying in %.1f s", len(records), exc, backoff)
+                failures += 1
+                backoff = self._backoff.delay(failures)
+                broker_outage().failed(f"the broker did not take {len(records)} delivery record(s): {exc}")
+                log.debug("retrying %d delivery record(s) in %.1f s", len(records), backoff)
                 try:  # wakes early on stop, so a stop never waits for the back-off
                     await asyncio.wait_for(self._stopping.wait(), timeout=backoff)
                 except asyncio.TimeoutError:
