@@ -25,6 +25,12 @@ class BrokerConfig:
     home: Path
     jars_root: Path
     start_timeout: float = 60.0
+    # A member of a local cluster (see ``layout``); the defaults are the single broker.
+    node_id: int = 1
+    voters: tuple[tuple[int, int], ...] = ()  # (node id, controller port) of every node; () = this one alone
+    secure_port: int | None = None  # a SASL_SSL listener with SCRAM users (``--auth scram``)
+    heap: str = HEAP
+    node_dir: str = ""  # "" = the single broker in home/kafka; "node-2" for a cluster member
 
     @classmethod
     def from_settings(cls, settings: Settings, port: int | None = None) -> "BrokerConfig":
@@ -47,8 +53,26 @@ class BrokerConfig:
         return f"{HOST}:{self.port}"
 
     @property
-    def root(self) -> Path:
+    def cluster_root(self) -> Path:
+        """Files shared by every node of the home: cluster id, lock, TLS, SCRAM user, layout."""
         return self.home / "kafka"
+
+    @property
+    def root(self) -> Path:
+        return self.cluster_root / self.node_dir if self.node_dir else self.cluster_root
+
+    @property
+    def quorum(self) -> tuple[tuple[int, int], ...]:
+        """(node id, controller port) of every controller of the cluster this node belongs to."""
+        return self.voters or ((self.node_id, self.controller_port),)
+
+    @property
+    def secure_bootstrap(self) -> str | None:
+        return f"{HOST}:{self.secure_port}" if self.secure_port else None
+
+    @property
+    def tls_dir(self) -> Path:
+        return self.cluster_root / "tls"
 
     @property
     def data_dir(self) -> Path:

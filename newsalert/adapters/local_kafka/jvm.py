@@ -11,10 +11,14 @@ import uuid
 
 import psutil
 
-from newsalert.adapters.local_kafka.config import HEAP, HOST, STOP_TIMEOUT_S, BrokerConfig
+from newsalert.adapters.local_kafka.config import HOST, STOP_TIMEOUT_S, BrokerConfig
 from newsalert.adapters.local_kafka.logs import log_tail, tail_text
 from newsalert.adapters.local_kafka.probe import probe
-from newsalert.adapters.local_kafka.properties import log4j_properties, server_properties
+from newsalert.adapters.local_kafka.properties import (
+    log4j_properties,
+    server_properties,
+)
+from newsalert.adapters.local_kafka.scram import ScramUser
 from newsalert.errors import SetupError
 
 _CHILDREN: list[subprocess.Popen] = []
@@ -28,9 +32,10 @@ def prepare_files(cfg: BrokerConfig) -> None:
 
 
 def cluster_id(cfg: BrokerConfig) -> str:
-    """The KRaft cluster id of this home, made once: a base64url UUID as Kafka's own tool makes
-    (never starting with '-', which a command line would read as an option)."""
-    path = cfg.root / "cluster.id"
+    """The KRaft cluster id of this home (shared by its nodes), made once: a base64url UUID as
+    Kafka's own tool makes (never starting with '-', which a command line would read as an option)."""
+    path = cfg.cluster_root / "cluster.id"
+    path.parent.mkdir(parents=True, exist_ok=True)
     if path.is_file():
         return path.read_text().strip()
     while True:
@@ -42,25 +47,35 @@ def cluster_id(cfg: BrokerConfig) -> str:
 
 
 def java_base(cfg: BrokerConfig, java: str) -> list[str]:
-    return [java, HEAP, "-cp", f"{cfg.libs}/*", f"-Dlog4j2.configurationFile={cfg.log4j_file}",
+    return [java, cfg.heap, "-cp", f"{cfg.libs}/*", f"-Dlog4j2.configurationFile={cfg.log4j_file}",
             f"-Dkafka.logs.dir={cfg.log_dir}", "-Djava.awt.headless=true"]
 
 
-def format_storage(cfg: BrokerConfig, java: str) -> None:
+def format_storage(cfg: BrokerConfig, java: str, scram: ScramUser | None = None) -> None:
     """``StorageTool format --ignore-formatted``: formats a new data dir, leaves a formatted one.
 
     A data dir with ``meta.properties`` is already formatted, and the tool would only confirm
-    that after a JVM start of several seconds, so it is not run then."""
+    that after a JVM start of several seconds, so it is not run then. ``scram`` registers that
+    user; a data dir formatted without it cannot get it afterwards (SetupError)."""
+    marker = cfg.data_dir / "newsalert-scram-user"
     if (cfg.data_dir / "meta.properties").is_file():
+        if scram is not None and not marker.is_file():
+            raise SetupError(
+                f"the data dir {cfg.data_dir} was formatted without SCRAM users, which KRaft adds only at "
+                f"format time: remove {cfg.data_dir} (its topics are lost) or use another NEWSALERT_HOME"
+            )
         return
     cmd = java_base(cfg, java) + ["kafka.tools.StorageTool", "format", "-t", cluster_id(cfg),
                                    "-c", str(cfg.properties_file), "--ignore-formatted"]
+    cmd += scram.format_args() if scram is not None else []
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
     if done.returncode != 0:
         raise SetupError(
             f"formatting the Kafka storage in {cfg.data_dir} failed (exit {done.returncode}); if the "
             f"data dir belongs to another cluster, remove it.\n{tail_text(done.stdout + done.stderr, 30)}"
         )
+    if scram is not None:
+        marker.write_text(scram.name + "\n")
 
 
 def launch(cfg: BrokerConfig, java: str) -> subprocess.Popen:

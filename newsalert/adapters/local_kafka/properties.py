@@ -6,24 +6,31 @@ from newsalert.adapters.local_kafka.config import HOST, BrokerConfig
 
 
 def server_properties(cfg: BrokerConfig) -> str:
-    """The broker's ``server.properties``: single-node KRaft on loopback."""
+    """The broker's ``server.properties``: KRaft on loopback, broker and controller in one process;
+    one node alone, or one of a local cluster (``cfg.quorum``); a SASL_SSL listener if asked."""
+    size = len(cfg.quorum)
+    listeners = {"PLAINTEXT": cfg.port, "CONTROLLER": cfg.controller_port}
+    if cfg.secure_port:
+        listeners["SASL_SSL"] = cfg.secure_port
     settings = {
         "process.roles": "broker,controller",
-        "node.id": "1",
-        "controller.quorum.voters": f"1@{HOST}:{cfg.controller_port}",
-        "listeners": f"PLAINTEXT://{HOST}:{cfg.port},CONTROLLER://{HOST}:{cfg.controller_port}",
-        "advertised.listeners": f"PLAINTEXT://{HOST}:{cfg.port}",
+        "node.id": str(cfg.node_id),
+        "controller.quorum.voters": ",".join(f"{node}@{HOST}:{port}" for node, port in cfg.quorum),
+        "listeners": ",".join(f"{name}://{HOST}:{port}" for name, port in listeners.items()),
+        "advertised.listeners": ",".join(f"{name}://{HOST}:{port}" for name, port in listeners.items() if name != "CONTROLLER"),
         "controller.listener.names": "CONTROLLER",
+        # Brokers talk to each other in plain text on loopback; only clients need the secured listener.
         "inter.broker.listener.name": "PLAINTEXT",
-        "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
+        "listener.security.protocol.map": ",".join(f"{name}:{'SASL_SSL' if name == 'SASL_SSL' else 'PLAINTEXT'}" for name in listeners),
         "log.dirs": str(cfg.data_dir),
-        # One broker: every internal topic must fit on it, or groups/transactions never work.
-        "offsets.topic.replication.factor": "1",
+        # Every internal topic must fit on the brokers there are (one alone), or groups and
+        # transactions never work; on a cluster they are replicated like the service's topics.
+        "offsets.topic.replication.factor": str(size),
         "offsets.topic.num.partitions": "1",
-        "transaction.state.log.replication.factor": "1",
-        "transaction.state.log.min.isr": "1",
-        "share.coordinator.state.topic.replication.factor": "1",
-        "share.coordinator.state.topic.min.isr": "1",
+        "transaction.state.log.replication.factor": str(size),
+        "transaction.state.log.min.isr": str(min(2, size)),
+        "share.coordinator.state.topic.replication.factor": str(size),
+        "share.coordinator.state.topic.min.isr": str(min(2, size)),
         # Tests start and stop consumer groups all the time; the 3 s default delays each join.
         "group.initial.rebalance.delay.ms": "0",
         # The services create their topics explicitly, with the partition counts they need;
@@ -34,9 +41,27 @@ def server_properties(cfg: BrokerConfig) -> str:
         "log.retention.hours": "168",
         "log.segment.bytes": str(64 * 1024 * 1024),
     }
+    if size > 1:
+        # A killed broker is fenced (its partitions get new leaders) after 6 s instead of 9 s.
+        settings |= {"broker.heartbeat.interval.ms": "1000", "broker.session.timeout.ms": "6000"}
+    if cfg.secure_port:
+        settings |= secure_listener_properties(cfg)
     lines = ["# Written by newsalert kafka start; edits are overwritten.\n"]
     lines += [f"{key}={value}\n" for key, value in settings.items()]
     return "".join(lines)
+
+
+def secure_listener_properties(cfg: BrokerConfig) -> dict[str, str]:
+    """The SASL_SSL listener: SCRAM users (made at storage format), the broker's PEM key and
+    certificate signed by the home's CA (see ``tls``)."""
+    scram = "org.apache.kafka.common.security.scram.ScramLoginModule required;"
+    return {
+        "sasl.enabled.mechanisms": "SCRAM-SHA-256,SCRAM-SHA-512",
+        "listener.name.sasl_ssl.scram-sha-256.sasl.jaas.config": scram,
+        "listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config": scram,
+        "listener.name.sasl_ssl.ssl.keystore.type": "PEM",
+        "listener.name.sasl_ssl.ssl.keystore.location": str(cfg.tls_dir / "keystore.pem"),
+    }
 
 
 def log4j_properties(cfg: BrokerConfig) -> str:

@@ -59,9 +59,10 @@ def our_process(cfg: BrokerConfig, state: BrokerState | None) -> psutil.Process 
 
 @contextlib.contextmanager
 def locked(cfg: BrokerConfig) -> Iterator[None]:
-    """Serialise start/stop across processes (parallel test sessions share one broker)."""
-    cfg.root.mkdir(parents=True, exist_ok=True)
-    with open(cfg.root / ".lock", "w") as handle:
+    """Serialise start/stop across processes (parallel test sessions share one broker); one lock
+    for every node of the home."""
+    cfg.cluster_root.mkdir(parents=True, exist_ok=True)
+    with open(cfg.cluster_root / ".lock", "w") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
         try:
             yield
