@@ -13,6 +13,7 @@ import psutil
 from newsalert.adapters.local_kafka.config import HOST, STOP_TIMEOUT_S, BrokerConfig
 from newsalert.adapters.local_kafka.jars import ensure_jars, find_java
 from newsalert.adapters.local_kafka.jvm import (
+    alive,
     format_storage,
     launch,
     prepare_files,
@@ -73,8 +74,11 @@ def start_nodes(cfgs: list[BrokerConfig], purpose: str = "cli") -> list[StartRes
         try:
             results = [_await_node(cfg, running[cfg.node_id], launched.get(cfg.node_id), begun, jar_seconds, purpose) for cfg in cfgs]
         except SetupError:
+            # One node failed: the others of this start would wait for a quorum forever.
             for proc, _ in launched.values():
-                terminate(proc, STOP_TIMEOUT_S)
+                if alive(proc):
+                    with contextlib.suppress(psutil.NoSuchProcess):
+                        terminate(proc, STOP_TIMEOUT_S)
             raise
         return results
 
