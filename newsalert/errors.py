@@ -18,6 +18,8 @@ record, dead-letter that record with the reason, and keep going.
 
 from __future__ import annotations
 
+from typing import Any
+
 
 class NewsalertError(Exception):
     """Base class for errors newsalert raises deliberately."""
@@ -61,7 +63,7 @@ class RuleFileError(InputError):
     ``newsalert.domain.rulefile.Problem``). Messages never contain secret values.
     """
 
-    def __init__(self, problems: list) -> None:
+    def __init__(self, problems: list[Any]) -> None:
         self.problems = list(problems)
         super().__init__("\n".join(p.render() for p in self.problems))
 

@@ -12,7 +12,7 @@ bounded: an excerpt of the body, never the whole body.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Final, Literal
 
 from pydantic import BaseModel, Field, model_validator
 
@@ -34,7 +34,7 @@ WEBHOOK_ID_MAX = 64
 WEBHOOK_ID_PREFIX = "msg_"
 """Every webhook id starts with this (``newsalert.domain.delivery.ids`` derives the rest)."""
 
-ALERT_TYPE = "article.matched"
+ALERT_TYPE: Final = "article.matched"
 """The event type of an alert in the webhook body."""
 
 _WEBHOOK_ID_PATTERN = rf"^{WEBHOOK_ID_PREFIX}[A-Za-z0-9_-]+$"

@@ -11,7 +11,7 @@ dead-lettered alert by alert (each then replayable on its own).
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Final, Literal
 
 from pydantic import BaseModel, Field, model_validator
 
@@ -19,7 +19,7 @@ from newsalert.schemas._common import WIRE_CONFIG, Identifier, UtcDatetime
 from newsalert.schemas.alert import WEBHOOK_ID_MAX, Alert, WebhookPayload
 from newsalert.schemas.formats import DIGEST_ALERTS_MAX
 
-DIGEST_TYPE = "digest"
+DIGEST_TYPE: Final = "digest"
 """The event type of a digest in the webhook body."""
 
 

@@ -15,7 +15,7 @@ from pydantic import BaseModel
 
 from newsalert.schemas.alert import Alert, WebhookPayload
 from newsalert.schemas.article import Article
-from newsalert.schemas.dedup import ClaimBatch, StoryClaim
+from newsalert.schemas.dedup import ClaimBatch
 from newsalert.schemas.delivery import DeadDelivery, DeliveryAttempt, RetryEnvelope, SubscriberState
 from newsalert.schemas.digest import DigestPayload
 from newsalert.schemas.rejected import RejectedRecord

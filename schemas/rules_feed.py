@@ -54,7 +54,7 @@ import json
 from collections.abc import Iterable
 from typing import Literal
 
-from pydantic import BaseModel, Field, field_serializer, model_validator
+from pydantic import BaseModel, Field, SecretStr, field_serializer, model_validator
 
 from newsalert.schemas._common import WIRE_CONFIG, Identifier, UtcDatetime, utc_now
 from newsalert.schemas.rules import Rule, Subscriber
@@ -82,7 +82,7 @@ class FeedSubscriber(Subscriber):
     """A subscriber as carried by the feed: like ``newsalert.schemas.rules.Subscriber``, secrets in clear in JSON."""
 
     @field_serializer("secret", when_used="json")
-    def _clear_secrets(self, secret: tuple) -> list[str]:
+    def _clear_secrets(self, secret: tuple[SecretStr, ...]) -> list[str]:
         """The feed must carry the real secrets (see the module docstring); nowhere else does."""
         return [s.get_secret_value() for s in secret]
 
@@ -90,7 +90,7 @@ class FeedSubscriber(Subscriber):
     def of(cls, subscriber: Subscriber) -> FeedSubscriber:
         """The feed form of a validated subscriber."""
         return cls(
-            id=subscriber.id, url=subscriber.url, secret=subscriber.secret_values(), description=subscriber.description,
+            id=subscriber.id, url=subscriber.url, secret=subscriber.secret, description=subscriber.description,
             max_per_minute=subscriber.max_per_minute, digest=subscriber.digest,
         )
 

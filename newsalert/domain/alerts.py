@@ -7,6 +7,7 @@ rule and a subscriber are computed here, once, for every producer.
 from __future__ import annotations
 
 from datetime import datetime, timezone
+from typing import Any
 
 from newsalert.domain.delivery.ids import digest_webhook_id, webhook_id
 from newsalert.domain.text import strip_markup
@@ -70,7 +71,7 @@ def wire_highlights(match: RuleMatch) -> list[Highlight]:
     return [Highlight(**fields) for fields in highlight_fields(match)]
 
 
-def highlight_fields(match: RuleMatch) -> list[dict]:
+def highlight_fields(match: RuleMatch) -> list[dict[str, Any]]:
     """The fields of the wire highlights of ``match``, at most ``HIGHLIGHTS_MAX``, not validated.
 
     A highlight longer than ``HIGHLIGHT_TEXT_MAX`` (a prefix term such as ``missile*`` matching

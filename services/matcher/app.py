@@ -53,7 +53,6 @@ by a task consuming the ``rules`` topic (the agent reads ``state.matcher`` per e
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence

@@ -25,7 +25,6 @@ import subprocess
 import threading
 import time
 import urllib.request
-from collections import Counter
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path

@@ -12,7 +12,6 @@ import asyncio
 import base64
 import contextlib
 import json
-import os
 import time
 from collections import Counter
 from dataclasses import dataclass, field

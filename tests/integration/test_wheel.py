@@ -8,7 +8,6 @@ wheel with ``--no-deps``, so only the build itself needs PyPI (setuptools, as ``
 
 from __future__ import annotations
 
-import os
 import shutil
 import site
 import subprocess

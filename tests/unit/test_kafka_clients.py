@@ -43,7 +43,7 @@ def test_sasl_ssl_options_carry_mechanism_user_password_and_a_verifying_context(
 async def test_every_client_kind_is_built_with_the_options(ca_file: Path) -> None:
     settings = Settings(**SASL, kafka_ssl_cafile=ca_file)
     for client in (kafka_clients.producer(settings), kafka_clients.consumer(settings, "t"), kafka_clients.admin(settings)):
-        inner = getattr(client, "_client", None) or getattr(client, "client")
+        inner = getattr(client, "_client", None) or client.client
         assert inner._security_protocol == "SASL_SSL" and inner._sasl_mechanism == "SCRAM-SHA-512"
         await (client.close() if hasattr(client, "close") else client.stop())
 

@@ -9,7 +9,7 @@ import base64
 import random
 import time
 import typing
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 
 import pytest
 from hypothesis import given, settings

@@ -14,7 +14,8 @@ from urllib.parse import urlsplit, urlunsplit
 
 from pydantic import SecretStr
 
-from newsalert.domain.delivery.ratelimit import RateLimit, parse_duration
+from newsalert.domain.delivery.ratelimit import RateLimit
+from newsalert.schemas.formats import parse_duration
 
 
 @dataclass(frozen=True)

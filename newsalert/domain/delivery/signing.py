@@ -98,8 +98,8 @@ def verify(
     msg_id = lowered.get(HEADER_ID)
     ts_text = lowered.get(HEADER_TIMESTAMP)
     sig_text = lowered.get(HEADER_SIGNATURE)
-    missing = [name for name, value in ((HEADER_ID, msg_id), (HEADER_TIMESTAMP, ts_text), (HEADER_SIGNATURE, sig_text)) if not value]
-    if missing:
+    if not (msg_id and ts_text and sig_text):
+        missing = [name for name, value in ((HEADER_ID, msg_id), (HEADER_TIMESTAMP, ts_text), (HEADER_SIGNATURE, sig_text)) if not value]
         raise SignatureError(f"missing header(s): {', '.join(missing)}")
     timestamp = _check_timestamp(ts_text, tolerance, time.time() if now is None else now)
     offered = list(_v1_signatures(sig_text))

@@ -23,7 +23,7 @@ from newsalert.domain.matching.document import FIELD_ORDER, Document
 from newsalert.domain.matching.highlights import FIELD_RANK, Highlight, HighlightKey, make_highlight
 from newsalert.domain.query.ast import Term
 
-TermKey = tuple[tuple[str, ...], bool, "Field | None"]
+TermKey = tuple[tuple[str, ...], bool, "str | None"]
 # One occurrence of a term: (field, first token index, one past the last token index).
 Span = tuple[str, int, int]
 # A hit from the automaton is (end offset, pattern id).
