@@ -44,7 +44,7 @@ from newsalert.services.notifier.deliver import Deliverer
 from newsalert.domain.delivery.endpoints import Endpoint
 from newsalert.services.notifier.flow import FlowControl
 from newsalert.services.notifier.intake import RecordIntake
-from newsalert.services.notifier.lanes import Lanes, Work
+from newsalert.services.notifier.lanes import Lanes
 from newsalert.services.notifier.metrics import NotifierMetrics, NotifierStats, update_lag
 from newsalert.services.notifier.offsets import OffsetTracker
 from newsalert.services.notifier.produce import DurablePublisher
