@@ -12,8 +12,15 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 LINTED = ["newsalert", "schemas", "services", "tests", "benchmarks", "setup.py"]
-# Relative to the installed layout (newsalert.schemas is the schemas/ folder).
-TYPED = ["newsalert/schemas", "newsalert/domain/delivery", "newsalert/domain/alerts.py", "newsalert/errors.py"]
+# Relative to the installed layout (newsalert.schemas is the schemas/ folder). The subset grows
+# module by module: add one here once ``mypy --strict`` passes on it.
+_DELIVERY = ["breaker", "endpoints", "ids", "outcome", "ratelimit", "retry", "signing", "ssrf"]
+TYPED = [
+    "newsalert/schemas",
+    "newsalert/errors.py",
+    "newsalert/domain/alerts.py",
+    *(f"newsalert/domain/delivery/{name}.py" for name in _DELIVERY),
+]
 
 
 def run(args: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
