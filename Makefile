@@ -6,7 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: venv demo test test-unit bench bench-rules kafka-start kafka-stop schemas clean
+.PHONY: venv demo test test-unit test-cluster bench bench-rules kafka-start kafka-stop schemas clean
 
 venv: $(STAMP)
 
@@ -27,6 +27,10 @@ test: venv
 ## Only the pure unit tests (no broker).
 test-unit: venv
 	$(BIN)/pytest -q -p no:cacheprovider tests/unit
+
+## The three-broker cluster tests alone (own cluster, own ports; part of `make test` too).
+test-cluster: venv
+	$(BIN)/pytest -q -p no:cacheprovider -m cluster tests/e2e/test_kafka_cluster.py
 
 ## End-to-end benchmark (issue 7): the whole pipeline on the local broker; writes the
 ## "End-to-end pipeline" section of docs/benchmarks.md and docs/latency.png (~15 min).

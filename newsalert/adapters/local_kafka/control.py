@@ -157,7 +157,10 @@ def stop(cfg: BrokerConfig, timeout: float = STOP_TIMEOUT_S, force: bool = True)
 
 
 def stop_locked(cfg: BrokerConfig, timeout: float = STOP_TIMEOUT_S) -> StopResult:
-    proc = our_process(cfg, read_state(cfg))
+    return _stop_process(cfg, our_process(cfg, read_state(cfg)), timeout)
+
+
+def _stop_process(cfg: BrokerConfig, proc: psutil.Process | None, timeout: float) -> StopResult:
     if proc is None:
         cfg.state_file.unlink(missing_ok=True)
         foreign = probe(HOST, cfg.port) is not None
@@ -178,7 +181,7 @@ def stop_nodes(cfgs: list[BrokerConfig], timeout: float = STOP_TIMEOUT_S) -> lis
             if proc is not None:
                 with contextlib.suppress(psutil.NoSuchProcess):
                     proc.terminate()
-        return [stop_locked(cfg, timeout) for cfg in cfgs]
+        return [_stop_process(cfg, procs[cfg.node_id], timeout) for cfg in cfgs]
 
 
 @dataclass(frozen=True)
