@@ -272,7 +272,8 @@ class Settings(BaseSettings):
         30.0,
         ge=0,
         description="Notifier: seconds an open circuit breaker holds back requests before one probe "
-        "is let through (held-back alerts are retried on the schedule, counting as an attempt).",
+        "is let through. A held-back request is not an attempt: its alert waits on the retry topic "
+        "of this tier until the breaker lets a probe through, then makes the same attempt.",
     )
     notifier_max_in_flight: int = Field(
         64, ge=1, description="Notifier: most webhook POSTs in flight at once, over all subscribers."
@@ -401,6 +402,15 @@ class Settings(BaseSettings):
         if (self.kafka_ssl_certfile is None) != (self.kafka_ssl_keyfile is None):
             raise ValueError("NEWSALERT_KAFKA_SSL_CERTFILE and NEWSALERT_KAFKA_SSL_KEYFILE go together: set both or neither")
         return self
+
+    def retry_policy(self):
+        """The notifier's ``RetryPolicy``: the schedule, jitter and throttle floor, and the breaker's
+        cool-down as the wait of held-back alerts (the webhook timeout when there is no cool-down:
+        a held-back alert then waits for the probe's answer)."""
+        from newsalert.domain.delivery.retry import RetryPolicy
+
+        wait = self.breaker_cooldown if self.breaker_cooldown > 0 else self.webhook_timeout
+        return RetryPolicy.from_text(self.retry_schedule, self.retry_jitter, self.retry_throttle_floor, wait)
 
     def topic(self, name: str) -> str:
         """The full name of topic ``name`` behind the configured prefix."""

@@ -48,7 +48,8 @@ class DeliveryAttempt(BaseModel):
 
     subscriber: Identifier
     webhook_id: str = Field(min_length=1, max_length=WEBHOOK_ID_MAX)
-    attempt: int = Field(ge=1, description="1 for the first try, then 2, 3, ...")
+    attempt: int = Field(ge=1, description="1 for the first try, then 2, 3, ... A circuit_open record is not a "
+                         "try: it carries the number of the attempt that waits for the breaker.")
     outcome: Outcome
     status_code: int | None = Field(None, ge=100, le=599, description="HTTP status, when an answer came.")
     error: str | None = Field(None, max_length=ERROR_MAX, description="What went wrong, when it did.")
@@ -100,7 +101,8 @@ class RetryEnvelope(BaseModel):
 
     alert: Alert | None = None
     digest: Digest | None = None
-    attempt: int = Field(ge=2, le=ATTEMPTS_MAX, description="Number of the attempt to make when due.")
+    attempt: int = Field(ge=1, le=ATTEMPTS_MAX, description="Number of the attempt to make when due (1 when the "
+                         "first one was held back by the circuit breaker).")
     due_at: UtcDatetime
     last_error: str = Field(min_length=1, max_length=ERROR_MAX)
     attempts: list[DeliveryAttempt] = Field(default_factory=list, max_length=ATTEMPTS_MAX)

@@ -17,8 +17,9 @@ class OutageReport:
     """The state (up or down) of one dependency and its outage log lines; see the module docstring."""
 
     def __init__(self, what: str, logger: logging.Logger, interval: float = 60.0,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic, down: str = "unreachable", up: str = "reachable again") -> None:
         self.what = what
+        self._down_word, self._up_word = down, up
         self._log = logger
         self._interval = interval
         self._clock = clock
@@ -40,20 +41,20 @@ class OutageReport:
         self._last_error = error
         if self.down_since is None:
             self.down_since = self._last_line = now
-            self._log.warning("%s unreachable: %s; retrying with backoff, a summary every %.0f s until it is back",
-                              self.what, error, self._interval)
+            self._log.warning("%s %s: %s; retrying with backoff, a summary every %.0f s until it is back",
+                              self.what, self._down_word, error, self._interval)
         elif now - self._last_line >= self._interval:
             self._last_line = now
-            self._log.warning("%s still unreachable after %.0f s: %d failed tries, %d library log line(s) held back; last error: %s",
-                              self.what, now - self.down_since, self.failures, self.held_back, error)
+            self._log.warning("%s still %s after %.0f s: %d failed tries, %d library log line(s) held back; last error: %s",
+                              self.what, self._down_word, now - self.down_since, self.failures, self.held_back, error)
             self.held_back = 0
 
     def succeeded(self) -> None:
         """A try worked: a WARNING closing the outage if there was one."""
         if self.down_since is None:
             return
-        self._log.warning("%s reachable again after %.1f s (%d failed tries, %d library log line(s) held back)",
-                          self.what, self._clock() - self.down_since, self.failures, self.held_back)
+        self._log.warning("%s %s after %.1f s (%d failed tries, %d library log line(s) held back)",
+                          self.what, self._up_word, self._clock() - self.down_since, self.failures, self.held_back)
         self.down_since = None
         self.failures = self.held_back = 0
 

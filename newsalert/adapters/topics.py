@@ -77,9 +77,7 @@ def retry_topic(tier: float) -> str:
 
 def delivery_topics(settings: Settings) -> list[TopicSpec]:
     """The notifier's topics: retry tiers of the configured schedule, attempts, dead letters, state."""
-    from newsalert.domain.delivery.retry import RetryPolicy
-
-    policy = RetryPolicy.from_text(settings.retry_schedule, settings.retry_jitter, settings.retry_throttle_floor)
+    policy = settings.retry_policy()
     keyed = "key = subscriber id"
     return [
         *(

@@ -1,7 +1,13 @@
 """One attempt through its endpoint's circuit breaker (one breaker per URL).
 
-Subscribers sharing a URL share its health. While a breaker holds requests back, the attempt is
-recorded as ``circuit_open`` without a request and retried like any failure.
+Subscribers sharing a URL share its health. While a breaker holds requests back, nothing is sent:
+a ``circuit_open`` record says how long the alert waits for the breaker's next probe (when the
+probe is out, at most the webhook timeout), and the alert then makes the same attempt again (see
+``newsalert.domain.delivery.retry``).
+
+Each URL also has an ``OutageReport``: one WARNING when its requests start failing, a summary per
+``NEWSALERT_OUTAGE_SUMMARY_INTERVAL`` while they keep failing, one when one succeeds again, so an
+endpoint that is down with thousands of alerts queued costs a few log lines, not one per retry.
 """
 
 from __future__ import annotations
@@ -10,6 +16,7 @@ import asyncio
 import logging
 from datetime import datetime, timezone
 
+from newsalert.adapters.outage import OutageReport
 from newsalert.config import Settings
 from newsalert.domain.delivery import outcome as oc
 from newsalert.domain.delivery.breaker import CLOSED, CircuitBreaker
@@ -29,6 +36,7 @@ class EndpointBreakers:
         self._sender = sender
         self._metrics = metrics
         self._breakers: dict[str, CircuitBreaker] = {}
+        self._reports: dict[str, OutageReport] = {}
 
     async def attempt(self, item: Alert | Digest, endpoint: Endpoint, number: int) -> tuple[oc.AttemptOutcome, DeliveryAttempt]:
         """POST once through the endpoint's breaker (or record that it held the POST back)."""
@@ -36,7 +44,8 @@ class EndpointBreakers:
         breaker = self.breaker(endpoint)
         before = breaker.state
         if not breaker.allow(loop.time()):
-            result = oc.circuit_open((breaker.retry_at() or loop.time()) - loop.time())
+            probe_at = breaker.retry_at()  # None: half-open, the probe is out and answers within the timeout
+            result = oc.circuit_open(probe_at - loop.time() if probe_at is not None else self._settings.webhook_timeout)
             record = attempt_record(item, endpoint, number, result, datetime.now(timezone.utc))
         else:
             was = breaker.state
@@ -44,14 +53,25 @@ class EndpointBreakers:
             self._metrics.latency.observe(record.latency_ms / 1000)
             if result.delivered:
                 breaker.record_success(loop.time())
+                self.report(endpoint).succeeded()
             else:
                 breaker.record_failure(loop.time())
+                self.report(endpoint).failed(result.error or result.outcome)
             if breaker.state != was:
                 log.warning("circuit breaker of %s (%s): %s -> %s", endpoint.subscriber, endpoint.safe_url, was, breaker.state)
         self._metrics.count_attempt(result.outcome)
         if breaker.state != before:  # counting every breaker per attempt would cost O(endpoints)
             self._metrics.breakers_open.set(sum(b.state != CLOSED for b in self._breakers.values()))
         return result, record
+
+    def report(self, endpoint: Endpoint) -> OutageReport:
+        """The outage report of the endpoint's URL."""
+        report = self._reports.get(endpoint.url)
+        if report is None:
+            report = self._reports[endpoint.url] = OutageReport(
+                f"webhook endpoint {endpoint.safe_url} (subscriber {endpoint.subscriber})", log,
+                self._settings.outage_summary_interval, down="failing", up="answering 2xx again")
+        return report
 
     def breaker(self, endpoint: Endpoint) -> CircuitBreaker:
         """The breaker of the endpoint's URL."""

@@ -22,7 +22,7 @@ from newsalert.adapters.broker import Record, Sent
 from newsalert.adapters.topics import retry_topic
 from newsalert.config import Settings
 from newsalert.domain.delivery.follow_up import FollowUp, dead_letters, follow_up
-from newsalert.domain.delivery.retry import DEAD, DONE, RetryPolicy, next_step
+from newsalert.domain.delivery.retry import DEAD, DONE, WAIT, next_step
 from newsalert.errors import TransientError
 from newsalert.services.notifier.breakers import EndpointBreakers
 from newsalert.services.notifier.lanes import Lanes, Work
@@ -56,7 +56,7 @@ class Deliverer:
         self._stats = stats
         self._metrics = metrics
         self._rng = rng
-        self._policy = RetryPolicy.from_text(settings.retry_schedule, settings.retry_jitter, settings.retry_throttle_floor)
+        self._policy = settings.retry_policy()
         self.tiers = self._policy.tiers()
         self.lanes: Lanes | None = None  # set by the notifier: background settles run there
 
@@ -131,12 +131,18 @@ class Deliverer:
                 log.error("subscriber %s disabled: %s answered 410 Gone (alert %s); its alerts are dead-lettered "
                           "until `newsalert deliveries enable --subscriber %s`", sub, work.endpoint.safe_url, item.webhook_id, sub)
             self._count_dead(outcome.dead_reason, work, error)
+        elif outcome.action == WAIT:
+            self._metrics.count_delivery("breaker_wait")
+            delay = (outcome.retry.due_at - outcome.attempt.at).total_seconds()
+            log.debug("delivery of %s to %s held back by the circuit breaker (attempt %d/%d not sent); waiting %.1f s",
+                      item.webhook_id, sub, work.attempt, self._policy.max_attempts, delay)
         else:
             self._stats.retried += 1
             self._metrics.count_delivery("retry_scheduled")
             delay = (outcome.retry.due_at - outcome.attempt.at).total_seconds()
-            log.warning("delivery of %s to %s (%s) attempt %d/%d failed: %s; next attempt in %.1f s", item.webhook_id, sub,
-                        work.endpoint.safe_url, work.attempt, self._policy.max_attempts, error, delay)
+            # The endpoint's outage report logs its failures (a few lines per outage); each retry only at DEBUG.
+            log.debug("delivery of %s to %s (%s) attempt %d/%d failed: %s; next attempt in %.1f s", item.webhook_id, sub,
+                      work.endpoint.safe_url, work.attempt, self._policy.max_attempts, error, delay)
 
     def _count_dead(self, reason: str, work: Work, error: str | None = None) -> None:
         self._stats.given_up += 1

@@ -7,7 +7,7 @@ from datetime import datetime, timedelta, timezone
 from newsalert.domain.alerts import new_alert, new_digest
 from newsalert.domain.delivery import outcome as oc
 from newsalert.domain.delivery.follow_up import HISTORY_MAX, dead_letters, follow_up
-from newsalert.domain.delivery.retry import DEAD, DONE, RETRY, NextStep
+from newsalert.domain.delivery.retry import DEAD, DONE, RETRY, WAIT, NextStep
 from newsalert.schemas import Alert, Article, DeliveryAttempt
 
 AT = datetime(2026, 12, 4, 12, 0, tzinfo=timezone.utc)
@@ -68,3 +68,23 @@ def test_dead_letters_of_a_disabled_subscriber_name_the_reason() -> None:
     a = alert()
     (letter,) = dead_letters(a, None, "disabled", "subscriber disabled: gone", [], AT)
     assert (letter.reason, letter.last_error, letter.dead_at) == ("disabled", "subscriber disabled: gone", AT)
+
+
+def test_a_wait_for_the_breaker_keeps_the_attempt_number_and_the_last_real_error() -> None:
+    a, failed = alert(), oc.from_status(500)
+    held = oc.circuit_open(20.0)
+    history = [attempt_of(a, failed, 1)]
+    wait = follow_up(a, None, history, attempt_of(a, held, 2), held, NextStep(WAIT, delay=21.0), TIERS)
+    assert wait.action == WAIT and wait.tier == 5.0
+    assert wait.attempt.outcome == "circuit_open" and wait.attempt.next_attempt_at == AT + timedelta(seconds=21)
+    assert (wait.retry.attempt, wait.retry.last_error) == (2, "HTTP 500")  # the same attempt, made later
+    # A second wait of the same attempt replaces the first in the carried history.
+    again = follow_up(a, None, wait.retry.attempts, attempt_of(a, held, 2), held, NextStep(WAIT, delay=21.0), TIERS)
+    assert [(x.attempt, x.outcome) for x in again.retry.attempts] == [(1, "http_error"), (2, "circuit_open")]
+    assert again.retry.attempt == 2
+
+
+def test_the_very_first_attempt_can_wait() -> None:
+    a, held = alert(), oc.circuit_open(5.0)
+    wait = follow_up(a, None, [], attempt_of(a, held, 1), held, NextStep(WAIT, delay=5.0), TIERS)
+    assert wait.retry.attempt == 1 and wait.retry.last_error.startswith("circuit breaker open")

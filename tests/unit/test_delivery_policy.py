@@ -15,6 +15,7 @@ from newsalert.domain.delivery.retry import (
     DEFAULT_SCHEDULE,
     DONE,
     RETRY,
+    WAIT,
     RetryPolicy,
     next_step,
     parse_delays,
@@ -109,11 +110,30 @@ def test_next_step_for_each_kind_of_answer() -> None:
     assert (gone.action, gone.dead_reason, gone.disable) == (DEAD, "gone", True)
     blocked = next_step(policy, 1, oc.from_failure(oc.FailureKind.BLOCKED, "loopback"))
     assert (blocked.action, blocked.dead_reason, blocked.disable) == (DEAD, "blocked", False)
-    for result in (oc.from_status(500), oc.from_status(302), oc.from_status(404), oc.circuit_open(3),
+    for result in (oc.from_status(500), oc.from_status(302), oc.from_status(404),
                    oc.from_failure(oc.FailureKind.CONNECTION, "refused"), oc.from_failure(oc.FailureKind.TIMEOUT, "t")):
         step = next_step(policy, 2, result)
         assert (step.action, step.delay) == (RETRY, 2.0), result
         assert next_step(policy, 3, result).dead_reason == "exhausted"
+
+
+def test_a_held_back_request_is_not_an_attempt() -> None:
+    """Held back by the breaker: wait for its probe and make the same attempt, even at the last one."""
+    policy = RetryPolicy((1.0, 2.0), jitter=0.2, throttle_floor=0, breaker_wait=30)
+    rng = random.Random(3)
+    for attempt in (1, 3, 50):  # 3 is the last the schedule allows: still no dead letter
+        step = next_step(policy, attempt, oc.circuit_open(12.5), rng)
+        assert step.action == WAIT and 12.5 <= step.delay <= 12.5 * 1.2, step
+    assert next_step(policy, 1, oc.circuit_open(0.0), rng).delay >= 1.0  # never back at once
+    assert next_step(policy, 1, oc.circuit_open(None), rng).delay >= 1.0
+    assert policy.tiers() == (1.0, 2.0, 30.0)  # held-back alerts wait on a topic of their own
+    assert RetryPolicy((), breaker_wait=30).tiers() == (30.0,)  # even with no retries at all
+
+
+def test_the_settings_policy_takes_the_breaker_cooldown_as_its_wait_tier() -> None:
+    assert Settings(breaker_cooldown=45).retry_policy().breaker_wait == 45
+    assert Settings(breaker_cooldown=0, webhook_timeout=7).retry_policy().breaker_wait == 7
+    assert 30.0 in Settings().retry_policy().tiers()
 
 
 def test_redirect_is_a_failure() -> None:

@@ -8,6 +8,10 @@ may be committed:
 - delivered: the ``DeliveryAttempt``;
 - retry: the ``DeliveryAttempt`` (with ``next_attempt_at``) and a ``RetryEnvelope`` for the retry
   topic of the delay's tier;
+- wait (held back by the circuit breaker, nothing sent): the ``circuit_open`` record (with
+  ``next_attempt_at``) and a ``RetryEnvelope`` carrying the *same* attempt number, so the wait
+  shows in the attempt log without using up the schedule. The carried history keeps one wait per
+  attempt number (the latest), so a long outage does not crowd the real attempts out of it;
 - dead: the ``DeliveryAttempt`` and one ``DeadDelivery`` per alert (a digest's alerts are each
   dead-lettered alone, so each can be replayed alone) and, for ``410 Gone``, the
   ``SubscriberState`` disabling the subscriber.
@@ -20,7 +24,8 @@ from datetime import datetime, timedelta
 from typing import Sequence
 
 from newsalert.domain.delivery.outcome import AttemptOutcome
-from newsalert.domain.delivery.retry import DEAD, DONE, NextStep, tier_for
+from newsalert.domain.delivery.outcome import CIRCUIT_OPEN
+from newsalert.domain.delivery.retry import DEAD, DONE, WAIT, NextStep, tier_for
 from newsalert.schemas import Alert, DeadDelivery, DeliveryAttempt, Digest, RetryEnvelope, SubscriberState
 from newsalert.schemas._common import truncate
 from newsalert.schemas.delivery import ERROR_MAX
@@ -65,10 +70,21 @@ def follow_up(
         return FollowUp(DEAD, attempt, dead=dead, disable=disable, dead_reason=step.dead_reason)
     due = attempt.at + timedelta(seconds=step.delay)
     attempt = attempt.model_copy(update={"next_attempt_at": due})
-    carried = [*history, attempt][-HISTORY_MAX:]
-    envelope = RetryEnvelope(alert=alert, digest=digest, attempt=attempt.attempt + 1, due_at=due,
+    carried = [*_without_repeated_wait(history, attempt), attempt][-HISTORY_MAX:]
+    following = attempt.attempt if step.action == WAIT else attempt.attempt + 1
+    if step.action == WAIT and history and history[-1].outcome != CIRCUIT_OPEN:
+        error = history[-1].error or history[-1].outcome  # the last real failure, not the wait
+    envelope = RetryEnvelope(alert=alert, digest=digest, attempt=following, due_at=due,
                              last_error=truncate(error, ERROR_MAX), attempts=carried)
     return FollowUp(step.action, attempt, retry=envelope, tier=tier_for(step.delay, tuple(tiers)))
+
+
+def _without_repeated_wait(history: Sequence[DeliveryAttempt], attempt: DeliveryAttempt) -> list[DeliveryAttempt]:
+    """``history`` without its last entry when that and ``attempt`` are waits of the same attempt."""
+    if (history and attempt.outcome == CIRCUIT_OPEN and history[-1].outcome == CIRCUIT_OPEN
+            and history[-1].attempt == attempt.attempt):
+        return list(history[:-1])
+    return list(history)
 
 
 def dead_letters(

@@ -13,7 +13,8 @@ Rules (Standard Webhooks / Svix practice):
 - ``429`` and ``503`` carrying ``Retry-After`` are ``rate_limited`` and keep the hint;
 - every other status, a timeout and a connection failure are retryable;
 - a target refused before connecting (SSRF guard) is ``blocked``: final, retrying cannot help;
-- a request the endpoint's circuit breaker held back is ``circuit_open``: not sent, retried.
+- a request the endpoint's circuit breaker held back is ``circuit_open``: not sent, so not an
+  attempt; the alert waits ``retry_after`` seconds (until the breaker lets a probe through).
 """
 
 from __future__ import annotations
@@ -52,7 +53,8 @@ class AttemptOutcome:
     """The meaning of one attempt.
 
     ``retryable`` is False for success and for final failures. ``retry_after`` is the
-    receiver's hint in seconds (only for ``rate_limited``).
+    receiver's hint in seconds for ``rate_limited``, and for ``circuit_open`` the seconds until
+    the breaker lets a probe through.
     """
 
     outcome: str
@@ -88,11 +90,13 @@ def from_failure(kind: FailureKind, detail: str) -> AttemptOutcome:
 
 
 def circuit_open(retry_at_in: float | None = None) -> AttemptOutcome:
-    """The outcome of a request the endpoint's circuit breaker did not let out."""
-    detail = "circuit breaker open: the endpoint failed repeatedly, request not sent"
-    if retry_at_in is not None:
-        detail += f" (next probe in {max(retry_at_in, 0):.0f} s)"
-    return AttemptOutcome(CIRCUIT_OPEN, retryable=True, error=detail)
+    """The outcome of a request the endpoint's circuit breaker did not let out (not an attempt:
+    the alert waits ``retry_at_in`` seconds for the breaker's next probe, then tries again)."""
+    detail = "circuit breaker open: the endpoint failed repeatedly, request not sent (not counted as an attempt)"
+    wait = None if retry_at_in is None else max(retry_at_in, 0.0)
+    if wait is not None:
+        detail += f"; next probe in {wait:.0f} s"
+    return AttemptOutcome(CIRCUIT_OPEN, retryable=True, error=detail, retry_after=wait)
 
 
 def parse_retry_after(value: str, now: datetime | None = None) -> float | None:

@@ -29,7 +29,13 @@ re-sends it). Rules applied to each delay, in this order:
    again after 5 s. Tests with a schedule of seconds set it to 0.
 
 Success is 2xx only; 410 and a target refused by the SSRF guard are final (no delay); every other
-failure (3xx, 4xx, 5xx, timeout, connection refused or reset, circuit breaker open) is retried.
+failure (3xx, 4xx, 5xx, timeout, connection refused or reset) is retried.
+
+A request held back by the endpoint's circuit breaker is **not an attempt**: nothing was sent, so
+the alert *waits* (``WAIT``) until the breaker lets a probe through (its cool-down, stretched by up
+to ``jitter`` so the waiting alerts do not all come back at the same instant) and then makes the
+same attempt number. However long the endpoint is down, an alert is dead-lettered only after
+``len(delays) + 1`` requests were really sent (or at once for 410 and the SSRF guard).
 
 ``tiers`` groups delays into the retry topics the notifier uses (see ``newsalert.services.notifier``).
 """
@@ -40,7 +46,7 @@ import random
 from bisect import bisect_right
 from dataclasses import dataclass
 
-from newsalert.domain.delivery.outcome import GONE, TIMEOUT, AttemptOutcome
+from newsalert.domain.delivery.outcome import CIRCUIT_OPEN, GONE, TIMEOUT, AttemptOutcome
 
 DEFAULT_SCHEDULE = "5,300,1800,7200,18000,36000,36000"
 """The default ``NEWSALERT_RETRY_SCHEDULE``: 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h."""
@@ -48,6 +54,7 @@ DEFAULT_THROTTLE_FLOOR = 60.0
 """Least delay after a timeout or a 429, in seconds."""
 
 _MAX_DELAY_S = 7 * 24 * 3600.0  # a week: beyond it a retry is pointless and likely a typo
+_LEAST_WAIT_S = 1.0  # a held-back alert never comes back sooner (the probe may still be out)
 _MAX_RETRIES = 50  # the dead letter carries every attempt; keep that record bounded
 
 
@@ -83,6 +90,7 @@ class RetryPolicy:
     delays: tuple[float, ...]
     jitter: float = 0.2
     throttle_floor: float = 0.0
+    breaker_wait: float = 0.0  # the breaker's cool-down: the tier of alerts it holds back (0 = none)
 
     def __post_init__(self) -> None:
         if not 0 <= self.jitter < 1:
@@ -91,9 +99,10 @@ class RetryPolicy:
             raise ValueError(f"throttle floor must be zero or more, got {self.throttle_floor}")
 
     @classmethod
-    def from_text(cls, schedule: str, jitter: float = 0.2, throttle_floor: float = DEFAULT_THROTTLE_FLOOR) -> RetryPolicy:
+    def from_text(cls, schedule: str, jitter: float = 0.2, throttle_floor: float = DEFAULT_THROTTLE_FLOOR,
+                  breaker_wait: float = 0.0) -> RetryPolicy:
         """The policy of a ``NEWSALERT_RETRY_SCHEDULE`` value."""
-        return cls(parse_delays(schedule), jitter, throttle_floor)
+        return cls(parse_delays(schedule), jitter, throttle_floor, breaker_wait)
 
     @property
     def max_attempts(self) -> int:
@@ -117,14 +126,23 @@ class RetryPolicy:
             delay = max(delay, self.throttle_floor)
         return delay
 
+    def wait_delay(self, wait: float | None, rng: random.Random | None = None) -> float:
+        """Seconds an alert held back by its endpoint's breaker waits: until the breaker lets a
+        probe through (``wait``), at least ``_LEAST_WAIT_S``, stretched by up to ``jitter``."""
+        return max(wait or 0.0, _LEAST_WAIT_S) * (1.0 + self.jitter * (rng or random).random())
+
     def tiers(self) -> tuple[float, ...]:
-        """The distinct delays a retry can get, ascending: the schedule's and the throttle floor.
+        """The distinct delays a retry can get, ascending: the schedule's, the throttle floor and
+        the breaker's wait (held-back alerts wait on a topic of their own, so a cool-down never
+        sits in front of shorter retries).
 
         One retry topic per tier keeps the records of a topic close to due-time order.
         """
         values = set(self.delays)
         if self.throttle_floor > 0 and self.delays:
             values.add(self.throttle_floor)
+        if self.breaker_wait > 0:
+            values.add(self.breaker_wait)
         return tuple(sorted(values))
 
 
@@ -145,12 +163,14 @@ def tier_name(tier: float) -> str:
 DONE = "done"
 RETRY = "retry"
 DEAD = "dead"
+WAIT = "wait"  # held back by the circuit breaker: the same attempt, later
 
 
 @dataclass(frozen=True)
 class NextStep:
-    """What follows an attempt: ``done`` (delivered), ``retry`` after ``delay`` seconds, or
-    ``dead`` for ``dead_reason``; ``disable`` when the subscriber must get no further attempts."""
+    """What follows an attempt: ``done`` (delivered), ``retry`` after ``delay`` seconds, ``wait``
+    ``delay`` seconds for the breaker and make the same attempt again, or ``dead`` for
+    ``dead_reason``; ``disable`` when the subscriber must get no further attempts."""
 
     action: str
     delay: float | None = None
@@ -164,6 +184,8 @@ def next_step(policy: RetryPolicy, attempt: int, result: AttemptOutcome, rng: ra
         return NextStep(DONE)
     if result.outcome == GONE:
         return NextStep(DEAD, dead_reason="gone", disable=True)
+    if result.outcome == CIRCUIT_OPEN:  # not sent: never counts against the schedule
+        return NextStep(WAIT, delay=policy.wait_delay(result.retry_after, rng))
     if not result.retryable:
         return NextStep(DEAD, dead_reason="blocked")
     delay = policy.next_delay(attempt, result, rng)
