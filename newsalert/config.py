@@ -341,6 +341,13 @@ class Settings(BaseSettings):
     rules_poll_interval: float = Field(
         1.0, gt=0, description="Matcher: seconds between checks of the rule file for changes (hot reload)."
     )
+    rules_incremental_max: int = Field(
+        2000,
+        ge=0,
+        description="Matcher: a rule-set change of at most this many rules (added, removed or with a "
+        "changed query) is applied to the running engine rule by rule, between two articles; a larger "
+        "one compiles a new engine in a thread and swaps it in (0: always compile anew).",
+    )
     rules_feed_max_bytes: int = Field(
         64 * 1024 * 1024,
         ge=1024 * 1024,

@@ -131,12 +131,15 @@ class RuleSet:
     lists: dict[str, tuple[str, ...]] = field(default_factory=dict)  # as written, for the rules feed
 
 
-def compile_rule(rule: Rule, line: int = 0, lists: TermLists | None = None) -> CompiledRule:
+def compile_rule(rule: Rule, line: int = 0, lists: TermLists | None = None, parsed: Mapping[str, Node] | None = None) -> CompiledRule:
     """Parse ``rule``'s query (raises ``QuerySyntaxError``); for rules that come from an API.
 
-    ``lists`` are the parsed named term lists its query may use (``parse_term_lists``).
+    ``lists`` are the parsed named term lists its query may use (``parse_term_lists``);
+    ``parsed`` maps query texts already parsed with the same lists to their nodes (a rule set
+    rebuilt after a change parses only the queries it did not have).
     """
-    return _compiled(rule, parse_query(rule.query, lists), line)
+    node = parsed.get(rule.query) if parsed else None
+    return _compiled(rule, node if node is not None else parse_query(rule.query, lists), line)
 
 
 def _compiled(rule: Rule, node: Node, line: int) -> CompiledRule:
@@ -159,8 +162,11 @@ def build_rule_set(
     rules: Iterable[Rule],
     source: str = "<rules feed>",
     lists: Mapping[str, Iterable[str]] | None = None,
+    parsed: Mapping[str, Node] | None = None,
 ) -> RuleSet:
     """A rule set from already validated models (a ``rules`` topic snapshot, the API).
+
+    ``parsed``: query texts already parsed with the same ``lists`` (see ``compile_rule``).
 
     The same cross-checks as a file load (unique ids, ``notify`` naming known subscribers, every
     query parsed) and the same ``version`` for the same content, so a snapshot of a file rebuilds
@@ -192,7 +198,7 @@ def build_rule_set(
             problems.append(Problem(source, 1, 1, f"rule {rule.id!r}: notify: unknown subscriber(s) {', '.join(map(repr, unknown))}"))
             continue
         try:
-            compiled.append(compile_rule(rule, lists=parsed_lists))
+            compiled.append(compile_rule(rule, lists=parsed_lists, parsed=parsed))
         except QuerySyntaxError as exc:
             problems.append(Problem(source, 1, exc.column, f"rule {rule.id!r}: query, column {exc.column} of the query: {exc.message}"))
     if problems:

@@ -9,10 +9,12 @@ before the rule set is known) and stopped after it. It does three things:
    started with, it publishes the file's snapshot (the file is the source of truth) and uses it.
    It then builds the effective rule set (``newsalert.domain.live_rules``) and swaps it in.
 2. **Follow** (task): keeps consuming ``rules``; on a new snapshot version or a subscription
-   change it rebuilds the effective rule set off the event loop (``asyncio.to_thread``: 10,000
-   rules take a while to compile) and swaps ``MatcherState.matcher`` -- the agent reads it per
-   article, so the next article is matched with the new version, without a restart. Each alert
-   carries the version it was matched with (``Alert.ruleset_version``).
+   change it rebuilds the effective rule set off the event loop (``asyncio.to_thread``) and
+   hands it to ``install``, which changes the running engine rule by rule when few rules differ
+   (on the loop, between two articles) or compiles a new one in a thread, and swaps
+   ``MatcherState.matcher`` -- the agent reads it per article, so the next article is matched
+   with the new version, without a restart. Each alert carries the version it was matched with
+   (``Alert.ruleset_version``).
 3. **Watch** (task): polls the rule file every ``NEWSALERT_RULES_POLL_INTERVAL`` seconds
    (modification time, size and content hash). On a change it validates the whole file: valid ->
    publishes the new snapshot to ``rules`` (every worker, this one included, switches when it
@@ -30,7 +32,7 @@ import asyncio
 import hashlib
 import logging
 import os
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
@@ -39,7 +41,7 @@ from mode import Service
 from newsalert.adapters import kafka_clients
 from newsalert.adapters.broker import KafkaPublisher
 from newsalert.config import Settings
-from newsalert.domain.live_rules import merge, snapshot_of, snapshot_rule_set
+from newsalert.domain.live_rules import merge, parsed_queries, snapshot_of, snapshot_rule_set
 from newsalert.domain.rulefile import RuleFileError, RuleSet, load_rule_file
 from newsalert.errors import TransientError
 from newsalert.schemas.rules_feed import RULES_TOPIC, RuleSetSnapshot, SubscriptionRecord, decode_feed_record, ruleset_key
@@ -56,6 +58,7 @@ class FeedState:
         self.snapshot: RuleSetSnapshot | None = None
         self.subscriptions: dict[str, SubscriptionRecord] = {}
         self._base: RuleSet | None = None  # the snapshot compiled, cached per snapshot version
+        self._effective: RuleSet | None = None  # the last effective rule set
 
     def apply(self, key: bytes | None, value: bytes | None) -> bool:
         """Apply one record; True if the effective rule set may have changed."""
@@ -83,11 +86,14 @@ class FeedState:
         """The effective rule set (None before any snapshot); ``RuleFileError`` for a bad snapshot."""
         if self.snapshot is None:
             return None
+        # Queries parsed for the previous rule set are not parsed again: a change costs the
+        # rules that changed (the term lists must be the same for that).
         if self._base is None or self._base.version != self.snapshot.version:
-            self._base = snapshot_rule_set(self.snapshot)
-        merged = merge(self._base, self.subscriptions)
+            self._base = snapshot_rule_set(self.snapshot, self._effective or self._base)
+        merged = merge(self._base, self.subscriptions, parsed_queries(self._effective, self._base.lists))
         for warning in merged.warnings:
             log.warning("%s", warning)
+        self._effective = merged.rule_set
         return merged.rule_set
 
 
@@ -99,7 +105,7 @@ class LiveRulesService(Service):
         settings: Settings,
         rules_path: Path,
         file_rule_set: RuleSet,
-        install: Callable[[RuleSet], None],
+        install: Callable[[RuleSet], Awaitable[None]],
         *,
         installed_version: str | None = None,
         **kwargs,
@@ -169,7 +175,7 @@ class LiveRulesService(Service):
             return
         if rule_set is None or rule_set.version == self._installed_version:
             return
-        await asyncio.to_thread(self.install, rule_set)
+        await self.install(rule_set)
         self._installed_version = rule_set.version
         log.info("matching with rule-set version %s (%d rules, %d subscribers)", rule_set.version, len(rule_set.rules), len(rule_set.subscribers))
 

@@ -32,7 +32,7 @@ from newsalert.domain.rulefile import RuleFileError, RuleSet, load_rule_file
 from newsalert.errors import SetupError, TransientError
 from newsalert.services.matcher.app import MatcherState, OutputService, build_app, faust_datadir
 from newsalert.services.matcher.live import LiveRulesService
-from newsalert.services.matcher.processing import build_matcher
+from newsalert.services.matcher.processing import build_matcher, changed_matcher
 from newsalert.services.matcher.watchdog import Watchdog
 
 EXIT_BAD_RULES = 1
@@ -66,9 +66,14 @@ def run(rules_path: Path, port: int) -> None:
     )
     app = build_app(settings, state, output, port=port)
 
-    def install(rule_set: RuleSet) -> None:
-        # Compiled here, swapped in one assignment: the agent reads state.matcher per article.
-        state.matcher = build_matcher(settings, rule_set)
+    async def install(rule_set: RuleSet) -> None:
+        # On the loop, between two articles: a small change is applied to the running engine
+        # rule by rule; a large one is compiled off the loop. Either is swapped in with one
+        # assignment: the agent reads state.matcher per article.
+        matcher = changed_matcher(settings, state.matcher, rule_set)
+        if matcher is None:
+            matcher = await asyncio.to_thread(build_matcher, settings, rule_set)
+        state.matcher = matcher
         state.rules_loaded = len(rule_set.rules)
 
     live = LiveRulesService(settings, rules_path, ruleset, install, installed_version=ruleset.version)

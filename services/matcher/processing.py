@@ -265,17 +265,35 @@ def _where(position: SourcePosition) -> str:
     return f"{position.topic}[{position.partition}]@{position.offset}"
 
 
-def build_matcher(settings: Settings, ruleset: RuleSet, *, dedup: bool = True) -> ArticleMatcher:
+def build_matcher(settings: Settings, ruleset: RuleSet, *, dedup: bool = True, engine: Engine | None = None) -> ArticleMatcher:
     """Compile the engine once for ``ruleset`` and bind it to the output topics.
 
     ``dedup``: story fingerprints on every alert (the notifier de-duplicates on them;
-    ``NEWSALERT_DEDUP_WINDOW`` is its setting), on in the service.
+    ``NEWSALERT_DEDUP_WINDOW`` is its setting), on in the service. ``engine``: one that already
+    matches ``ruleset``'s rules (see :func:`changed_matcher`).
     """
     return ArticleMatcher(
-        Engine(ruleset.rules),
+        engine if engine is not None else Engine(ruleset.rules),
         ruleset.rules,
         ruleset.version,
         matches_topic=settings.topic("matches"),
         rejected_topic=settings.topic("articles.rejected"),
         dedup=dedup,
     )
+
+
+def changed_matcher(settings: Settings, current: ArticleMatcher, ruleset: RuleSet, *, dedup: bool = True) -> ArticleMatcher | None:
+    """A matcher for ``ruleset`` made by changing ``current``'s engine rule by rule, or None when
+    more than ``settings.rules_incremental_max`` rules differ (then compile anew, off the loop).
+
+    Changes ``current``'s engine in place: call it on the thread that matches, between articles,
+    and use only the returned matcher afterwards.
+    """
+    engine = current.engine
+    if not isinstance(engine, Engine):
+        return None
+    changes = engine.changes(ruleset.rules)
+    if len(changes[0]) + len(changes[1]) > settings.rules_incremental_max:
+        return None
+    engine.update(ruleset.rules, changes)
+    return build_matcher(settings, ruleset, dedup=dedup, engine=engine)

@@ -9,7 +9,10 @@ Per article (:meth:`Engine.match`):
 3. the presearcher index maps the terms found to the candidate rules: those with at least one
    anchor term present (:mod:`~newsalert.domain.matching.presearch`);
 4. only the candidates are evaluated, exactly, on the shared term lookups
-   (:mod:`~newsalert.domain.matching.program`), and reported in rule-file order.
+   (:mod:`~newsalert.domain.matching.program`), and reported in rule order.
+
+Rules can be added, removed and replaced one by one (:meth:`Engine.update`): a change compiles and
+indexes only the rules that differ, and adds their new patterns to the automaton.
 
 Highlights are the occurrences of the positive terms that made the rule match (see
 :mod:`~newsalert.domain.matching.program`), as character offsets into the cleaned field text,
@@ -27,7 +30,7 @@ from typing import Any, Protocol
 
 from newsalert.domain.matching.document import Document
 from newsalert.domain.matching.highlights import Highlight, HighlightKey
-from newsalert.domain.matching.presearch import TermCost, estimated_frequency, plan
+from newsalert.domain.matching.presearch import PairPlan, TermCost, estimated_frequency, plan
 from newsalert.domain.matching.program import Program, compile_node
 from newsalert.domain.matching.terms import ArticleState, TermTable
 from newsalert.domain.query.ast import And, Near, Node, Not, Or, Term
@@ -107,7 +110,12 @@ def _signed_terms(node: Node, negated: bool = False):
 
 
 class Engine:
-    """Matches prepared articles against a fixed list of rules, compiled once."""
+    """Matches prepared articles against a list of rules, compiled once and then changed rule by rule.
+
+    :meth:`add`, :meth:`remove` and :meth:`update` change single rules without compiling the
+    others again (see ``docs/architecture.md``, incremental rule changes). Not thread-safe: change
+    the engine on the thread that matches with it, between two articles.
+    """
 
     def __init__(self, rules: Sequence[RuleLike], *, term_cost: TermCost = estimated_frequency) -> None:
         """Compile ``rules``: intern every term, build the automaton and the anchor index.
@@ -115,43 +123,177 @@ class Engine:
         ``term_cost`` estimates how common a term is; anchors are picked to minimise it. The
         default needs no corpus (:func:`~newsalert.domain.matching.presearch.estimated_frequency`).
         """
-        self.rules: tuple[RuleLike, ...] = tuple(rules)
         self.table = TermTable(term_cost)
         # Identical queries (many subscribers watch "Prime Minister") are compiled, indexed and
         # evaluated once; every rule using one is reported. The key is the query text (a rule's
         # node is what the parser made of it; hashing the text is much cheaper than hashing the
         # tree), or the node itself for hand-built rules without text.
-        self._programs: list[Program] = []
-        self._program_rules: list[list[int]] = []
-        program_of: dict[object, int] = {}
-        single: dict[int, list[int]] = {}
-        pairs: dict[int, dict[int, list[int]]] = {}
-        for position, rule in enumerate(self.rules):
-            key = rule.query or rule.node
-            known = program_of.get(key)
-            if known is not None:
-                self._program_rules[known].append(position)
-                continue
-            program_id = program_of[key] = len(self._programs)
-            program = compile_node(rule.node, self.table)
+        self._programs: list[Program | None] = []  # program id -> program (None: free)
+        self._program_key: list[object] = []  # program id -> its key in ``_program_of``
+        self._program_plan: list[PairPlan | None] = []  # program id -> how it is indexed
+        self._program_rules: list[list[int]] = []  # program id -> slots of the rules using it
+        self._program_of: dict[object, int] = {}
+        self._free_programs: list[int] = []
+        # A rule lives in a slot; ``_rank[slot]`` is its place in rule order (results follow it).
+        self._slots: list[RuleLike | None] = []
+        self._slot_program: list[int] = []
+        self._slot_of: dict[str, int] = {}  # rule id -> slot
+        self._free_slots: list[int] = []
+        self._rank: list[int] = []
+        # Programs that are candidates when this term occurs.
+        self._single: dict[int, list[int]] = {}
+        # Programs that are candidates when this term and the second key's term both occur.
+        self._pairs: dict[int, dict[int, list[int]]] = {}
+        for rule in rules:
+            self._insert(rule)
+        self._rank = list(range(len(self._slots)))
+        self.table.build()
+
+    # --- changing the rules ---------------------------------------------------------------------
+
+    def add(self, rule: RuleLike) -> None:
+        """Add one rule, after the others in rule order (its id must be new)."""
+        if rule.id in self._slot_of:
+            raise ValueError(f"rule {rule.id!r} is already in the engine")
+        slot = self._insert(rule)
+        self._rank[slot] = max(self._rank) + 1
+        self.table.build()
+
+    def remove(self, rule_id: str) -> None:
+        """Remove the rule ``rule_id`` (KeyError if there is none)."""
+        self._delete(self._slot_of[rule_id])
+        self.table.build()
+
+    def changes(self, rules: Sequence[RuleLike]) -> tuple[list[str], list[RuleLike]]:
+        """What :meth:`update` to ``rules`` would do: ids to remove and rules to add.
+
+        A rule whose id is kept and whose query (or, without query text, node) is the same is
+        kept; one with a changed query is removed and added. Ids must be unique, in ``rules`` and
+        in the engine (ValueError otherwise).
+        """
+        slot_of, slots = self._slot_of, self._slots
+        if len({rule.id for rule in rules}) != len(rules) or len(slot_of) != len(slots) - len(self._free_slots):
+            raise ValueError("rule ids must be unique to change rules one by one")
+        added: list[RuleLike] = []
+        kept: set[str] = set()
+        for rule in rules:
+            slot = slot_of.get(rule.id)
+            if slot is not None and _same_query(slots[slot], rule):  # type: ignore[arg-type]
+                kept.add(rule.id)
+            else:
+                added.append(rule)
+        removed = [rule_id for rule_id in slot_of if rule_id not in kept]
+        return removed, added
+
+    def update(self, rules: Sequence[RuleLike], changes: tuple[list[str], list[RuleLike]] | None = None) -> int:
+        """Make the engine match ``rules`` (in that order) by removing and adding only the rules
+        that differ; returns how many rules were removed or added.
+
+        ``changes`` is :meth:`changes` of ``rules`` when already computed. The result equals a new
+        ``Engine(rules)``: same matches, same highlights, same order.
+        """
+        removed, added = changes if changes is not None else self.changes(rules)
+        for rule_id in removed:
+            self._delete(self._slot_of[rule_id])
+        for rule in added:
+            self._insert(rule)
+        slots = self._slots
+        slot_of = self._slot_of
+        for position, rule in enumerate(rules):
+            slot = slot_of[rule.id]
+            slots[slot] = rule  # kept rules take the new object (its notify, filters may differ)
+            self._rank[slot] = position
+        if removed or added:
+            self.table.build()
+        return len(removed) + len(added)
+
+    def _insert(self, rule: RuleLike) -> int:
+        """Put ``rule`` in a slot and its query in the index (the automaton is built by the caller)."""
+        if self._free_slots:
+            slot = self._free_slots.pop()
+            self._slots[slot] = rule
+        else:
+            slot = len(self._slots)
+            self._slots.append(rule)
+            self._slot_program.append(-1)
+            self._rank.append(slot)
+        self._slot_of[rule.id] = slot
+        key = rule.query or rule.node
+        program_id = self._program_of.get(key)
+        if program_id is None:
+            program_id = self._new_program(key, rule.node)
+        self._program_rules[program_id].append(slot)
+        self._slot_program[slot] = program_id
+        return slot
+
+    def _new_program(self, key: object, node: Node) -> int:
+        """Compile ``node`` and index it; returns its program id."""
+        program = compile_node(node, self.table)
+        rule_plan = plan(program, self.table.term_cost)
+        if self._free_programs:
+            program_id = self._free_programs.pop()
+            self._programs[program_id] = program
+            self._program_key[program_id] = key
+            self._program_plan[program_id] = rule_plan
+            self._program_rules[program_id] = []
+        else:
+            program_id = len(self._programs)
             self._programs.append(program)
-            self._program_rules.append([position])
-            rule_plan = plan(program, self.table.term_cost)
-            if rule_plan.second is None:
-                for tid in rule_plan.first:
-                    single.setdefault(tid, []).append(program_id)
-                continue
+            self._program_key.append(key)
+            self._program_plan.append(rule_plan)
+            self._program_rules.append([])
+        self._program_of[key] = program_id
+        if rule_plan.second is None:
             for tid in rule_plan.first:
-                by_second = pairs.setdefault(tid, {})
+                self._single.setdefault(tid, []).append(program_id)
+        else:
+            for tid in rule_plan.first:
+                by_second = self._pairs.setdefault(tid, {})
                 for other in rule_plan.second:
                     by_second.setdefault(other, []).append(program_id)
-        self.table.build()
-        # Programs that are candidates when this term occurs.
-        self._single: dict[int, tuple[int, ...]] = {tid: tuple(ids) for tid, ids in single.items()}
-        # Programs that are candidates when this term and the second key's term both occur.
-        self._pairs: dict[int, dict[int, tuple[int, ...]]] = {
-            tid: {other: tuple(ids) for other, ids in by_second.items()} for tid, by_second in pairs.items()
-        }
+        return program_id
+
+    def _delete(self, slot: int) -> None:
+        """Free ``slot``; its query leaves the index when no other rule uses it."""
+        rule = self._slots[slot]
+        assert rule is not None
+        if self._slot_of.get(rule.id) == slot:
+            del self._slot_of[rule.id]
+        self._slots[slot] = None
+        self._free_slots.append(slot)
+        program_id = self._slot_program[slot]
+        users = self._program_rules[program_id]
+        users.remove(slot)
+        if not users:
+            self._drop_program(program_id)
+
+    def _drop_program(self, program_id: int) -> None:
+        """Take a program no rule uses out of the index (its terms stay in the automaton)."""
+        rule_plan = self._program_plan[program_id]
+        assert rule_plan is not None
+        if rule_plan.second is None:
+            for tid in rule_plan.first:
+                _discard(self._single, tid, program_id)
+        else:
+            for tid in rule_plan.first:
+                by_second = self._pairs[tid]
+                for other in rule_plan.second:
+                    _discard(by_second, other, program_id)
+                if not by_second:
+                    del self._pairs[tid]
+        del self._program_of[self._program_key[program_id]]
+        self._programs[program_id] = None
+        self._program_key[program_id] = None
+        self._program_plan[program_id] = None
+        self._free_programs.append(program_id)
+
+    # --- matching -------------------------------------------------------------------------------
+
+    @property
+    def rules(self) -> tuple[RuleLike, ...]:
+        """The rules, in rule order."""
+        ranked = sorted((self._rank[slot], rule) for slot, rule in enumerate(self._slots) if rule is not None)
+        return tuple(rule for _, rule in ranked)
 
     def candidate_programs(self, state: ArticleState) -> set[int]:
         """Ids of the distinct queries (programs) whose index terms occur in the article."""
@@ -169,32 +311,32 @@ class Engine:
 
     @property
     def program_count(self) -> int:
-        """How many distinct queries were compiled (identical queries share one)."""
-        return len(self._programs)
+        """How many distinct queries are compiled (identical queries share one)."""
+        return len(self._program_of)
 
     def candidates(self, state: ArticleState) -> list[int]:
         """Positions (in rule order) of the rules that the presearch selects for the article."""
-        rules_of = self._program_rules
-        return sorted(chain.from_iterable(rules_of[p] for p in self.candidate_programs(state)))
+        rules_of, rank = self._program_rules, self._rank
+        return sorted(rank[slot] for p in self.candidate_programs(state) for slot in rules_of[p])
 
     def match(self, doc: Document, explain: bool = False) -> list[RuleMatch]:
-        """The rules matching ``doc``, in rule-file order, with highlights (and explanations)."""
+        """The rules matching ``doc``, in rule order, with highlights (and explanations)."""
         state = ArticleState(self.table, doc)
-        programs, rules_of = self._programs, self._program_rules
-        found: list[tuple[int, list[Highlight]]] = []
+        programs, rules_of, rank = self._programs, self._program_rules, self._rank
+        found: list[tuple[int, int, list[Highlight]]] = []
         for program_id in self.candidate_programs(state):
             program = programs[program_id]
-            if not program.matches(state):
+            if not program.matches(state):  # type: ignore[union-attr]
                 continue
             keys: set[HighlightKey] = set()
-            program.highlight(state, keys)
+            program.highlight(state, keys)  # type: ignore[union-attr]
             highlights = _to_highlights(state, keys)
-            found.extend([(position, highlights) for position in rules_of[program_id]])
+            found.extend([(rank[slot], slot, highlights) for slot in rules_of[program_id]])
         found.sort(key=_POSITION)
-        rules = self.rules
+        slots = self._slots
         return [
-            RuleMatch(rules[position].id, list(highlights), self._explain(rules[position], state) if explain else None)
-            for position, highlights in found
+            RuleMatch(slots[slot].id, list(highlights), self._explain(slots[slot], state) if explain else None)  # type: ignore[union-attr]
+            for _, slot, highlights in found
         ]
 
     def _explain(self, rule: RuleLike, state: ArticleState) -> Explanation:
@@ -207,3 +349,16 @@ class Engine:
             found = tuple(_to_highlights(state, state.keys(tid)))
             reports[(tid, negated)] = TermReport(term.text or " ".join(term.tokens), term.fields, negated, found)
         return Explanation(rule.query, tuple(reports.values()))
+
+
+def _same_query(old: RuleLike, new: RuleLike) -> bool:
+    """Whether two rules compile to the same program (same query text, or same node without text)."""
+    return old.query == new.query and (bool(new.query) or old.node == new.node)
+
+
+def _discard(index: dict[int, list[int]], tid: int, program_id: int) -> None:
+    """Remove ``program_id`` from ``index[tid]``, and the entry when it becomes empty."""
+    ids = index[tid]
+    ids.remove(program_id)
+    if not ids:
+        del index[tid]

@@ -40,7 +40,7 @@ def pattern_of(tokens: tuple[str, ...], prefix: bool) -> str:
 
 
 class TermTable:
-    """Interns terms and patterns while rules are compiled, then builds the automaton once."""
+    """Interns terms and patterns while rules are compiled, and keeps the automaton that finds them."""
 
     def __init__(self, cost: Callable[[Term], float]) -> None:
         self._cost = cost
@@ -58,6 +58,7 @@ class TermTable:
         # field -> pattern id -> ids of the terms that this pattern, found in this field, makes present
         self.field_terms: dict[str, list[tuple[int, ...]]] = {f: [] for f in FIELD_ORDER}
         self.automaton: ahocorasick.Automaton | None = None
+        self._built = 0  # patterns [0, _built) are in the automaton
 
     def __len__(self) -> int:
         return len(self.term_pattern)
@@ -100,15 +101,22 @@ class TermTable:
         return self._term_ids[(term.tokens, term.prefix, term.field)]
 
     def build(self) -> None:
-        """Build the automaton over every pattern interned so far (once, after all rules)."""
-        automaton = ahocorasick.Automaton(ahocorasick.STORE_INTS)
-        for pattern, pid in self._pattern_ids.items():
-            automaton.add_word(pattern, pid)
-        if self._pattern_ids:
-            automaton.make_automaton()
-            self.automaton = automaton
-        # The interning dictionaries are only needed while compiling.
-        self._pattern_ids = {}
+        """Make the automaton find every pattern interned so far.
+
+        After the first build only the patterns interned since are added, and the automaton's
+        failure links are made again (a C-level pass: about 20 ms for 28,000 patterns), so adding
+        a rule does not re-intern or recompile the others. Patterns of removed rules stay: finding
+        them costs a few hits, and no program is indexed under their terms.
+        """
+        if self._built == len(self.pattern_chars):
+            return
+        automaton = self.automaton or ahocorasick.Automaton(ahocorasick.STORE_INTS)
+        patterns = list(self._pattern_ids)  # in pattern id order (dicts keep insertion order)
+        for pid in range(self._built, len(patterns)):
+            automaton.add_word(patterns[pid], pid)
+        automaton.make_automaton()
+        self.automaton = automaton
+        self._built = len(patterns)
 
 
 class ArticleState:
