@@ -130,7 +130,7 @@ def steady(change, match, docs: list, seconds: float, rate: float) -> dict:
     backlog: list[int] = []
     while (now := time.perf_counter() - start) < seconds:
         if now >= changes:  # one change per second, first at 0
-            change_cpu += cpu(lambda: change(changes))[1]
+            change_cpu += cpu(lambda n=changes: change(n))[1]
             changes += 1
             backlog.append(int(now * rate) - done)
         due = int(now * rate)
