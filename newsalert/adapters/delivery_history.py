@@ -10,17 +10,16 @@ where the notifier delivers them as new work with a fresh retry schedule.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from datetime import datetime
 from typing import TypeVar
 
-from aiokafka import AIOKafkaConsumer, TopicPartition
-from aiokafka.errors import KafkaError
+from aiokafka import AIOKafkaConsumer
 from pydantic import BaseModel, ValidationError
 
 from newsalert.adapters.broker import KafkaPublisher, Record
 from newsalert.adapters import kafka_clients
+from newsalert.adapters.reading import KafkaReader, TopicReader
 from newsalert.config import Settings
 from newsalert.errors import TransientError
 from newsalert.schemas import DeadDelivery, DeliveryAttempt, SubscriberState
@@ -32,66 +31,38 @@ M = TypeVar("M", bound=BaseModel)
 _READ_TIMEOUT_S = 120.0
 
 
-async def read_keyed(settings: Settings, topic: str, model: type[M], key: str | None) -> list[M]:
+async def read_keyed(
+    settings: Settings, topic: str, model: type[M], key: str | None, reader: TopicReader | None = None
+) -> list[M]:
     """Every record of logical ``topic`` with ``key`` (all if None), parsed as ``model``, in
-    partition order; malformed records are logged and skipped."""
+    partition order; malformed records are logged and skipped. ``reader``: a started one."""
+    if reader is None:
+        async with KafkaReader(settings, "newsalert-deliveries-cli", isolation_level="read_committed") as kafka:
+            return await read_keyed(settings, topic, model, key, kafka)
     full = settings.topic(topic)
-    consumer = metadata_consumer(settings, full, "newsalert-deliveries-cli")
-    try:
-        await consumer.start()
-    except KafkaError as exc:
-        await consumer.stop()
-        raise TransientError(f"Kafka at {settings.kafka_bootstrap} is not reachable: {exc}") from exc
-    try:
-        partitions = [TopicPartition(full, p) for p in sorted(await _partitions(consumer, full))]
-        consumer.assign(partitions)
-        await consumer.seek_to_beginning(*partitions)
-        ends = await consumer.end_offsets(partitions)
-        return await asyncio.wait_for(_read(consumer, ends, model, key.encode() if key else None), _READ_TIMEOUT_S)
-    except (KafkaError, asyncio.TimeoutError) as exc:
-        raise TransientError(f"reading {full} failed: {exc!r}") from exc
-    finally:
-        await consumer.stop()
+    partitions = await reader.partitions(full)
+    if not partitions:
+        raise TransientError(f"topic {full} does not exist (run `newsalert topics create`)")
+    wanted = key.encode() if key else None
+    out: list[M] = []
+    async for message in reader.read_to_end(full, partitions, timeout_s=_READ_TIMEOUT_S):
+        if (wanted is None or message.key == wanted) and message.value is not None:
+            try:
+                out.append(model.model_validate_json(message.value))
+            except ValidationError as exc:
+                log.warning("skipping a malformed record at %s[%d]@%d: %s", full, message.partition, message.offset, exc)
+    return out
 
 
 def metadata_consumer(settings: Settings, topic: str, client_id: str) -> AIOKafkaConsumer:
     """A group-less consumer subscribed to ``topic`` only so that ``start()`` loads its metadata;
-    the caller then assigns partitions itself (see ``_partitions``)."""
+    the caller then assigns partitions itself."""
     return kafka_clients.consumer(
         settings, topic, group_id=None, enable_auto_commit=False,
         client_id=client_id, isolation_level="read_committed",
         # The rules topic carries whole rule-set snapshots, larger than the default fetch size.
         max_partition_fetch_bytes=settings.rules_feed_max_bytes,
     )
-
-
-async def _partitions(consumer: AIOKafkaConsumer, topic: str) -> set[int]:
-    """The partitions of ``topic`` (metadata loaded at start); the subscription is dropped."""
-    found = consumer.partitions_for_topic(topic)
-    consumer.unsubscribe()
-    if not found:
-        raise TransientError(f"topic {topic} does not exist (run `newsalert topics create`)")
-    return found
-
-
-async def _read(consumer: AIOKafkaConsumer, ends: dict, model: type[M], key: bytes | None) -> list[M]:
-    out: list[M] = []
-    remaining = {tp for tp, end in ends.items() if end > 0}
-    while remaining:
-        batches = await consumer.getmany(*remaining, timeout_ms=500)
-        for tp, records in batches.items():
-            for record in records:
-                if record.offset >= ends[tp]:
-                    continue
-                if (key is None or record.key == key) and record.value is not None:
-                    try:
-                        out.append(model.model_validate_json(record.value))
-                    except ValidationError as exc:
-                        log.warning("skipping a malformed record at %s[%d]@%d: %s", tp.topic, tp.partition, record.offset, exc)
-        for tp in list(remaining):
-            if await consumer.position(tp) >= ends[tp]:
-                remaining.discard(tp)
-    return out
 
 
 async def attempts_of(settings: Settings, subscriber: str, limit: int | None = None) -> list[DeliveryAttempt]:

@@ -12,24 +12,17 @@ after the broker acknowledged them, not re-read from the topic.
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import time
 from dataclasses import dataclass, field
 
-from aiokafka import TopicPartition
-from aiokafka.errors import KafkaError
 from pydantic import ValidationError
 
-from newsalert.adapters import kafka_clients
 from newsalert.adapters.broker import Publisher
+from newsalert.adapters.reading import KafkaReader, TopicReader
 from newsalert.config import Settings
-from newsalert.errors import TransientError
 from newsalert.schemas.rules_feed import RULES_TOPIC, RuleSetSnapshot, SubscriptionRecord, decode_feed_record, subscription_key
 
 log = logging.getLogger("newsalert.api")
-
-_POLL_MS = 500
 
 
 @dataclass
@@ -64,35 +57,17 @@ class FeedView:
             self.subscriptions[sub_id] = record
 
 
-async def read_feed(settings: Settings, timeout_s: float) -> FeedView:
+async def read_feed(settings: Settings, timeout_s: float, reader: TopicReader | None = None) -> FeedView:
     """Read the whole ``rules`` topic, beginning to end offset; ``TransientError`` if that fails
-    or takes longer than ``timeout_s``."""
+    or takes longer than ``timeout_s``. ``reader``: a started one (default: a Kafka reader)."""
+    if reader is None:
+        async with KafkaReader(settings, "newsalert-api-feed", max_partition_fetch_bytes=settings.rules_feed_max_bytes,
+                               request_timeout_ms=settings.kafka_request_timeout_ms) as kafka:
+            return await read_feed(settings, timeout_s, kafka)
     topic = settings.topic(RULES_TOPIC)
-    partition = TopicPartition(topic, 0)
-    consumer = kafka_clients.consumer(
-        settings,
-        enable_auto_commit=False,
-        group_id=None,
-        request_timeout_ms=settings.kafka_request_timeout_ms,
-        max_partition_fetch_bytes=settings.rules_feed_max_bytes,
-    )
     view = FeedView()
-    try:
-        await consumer.start()
-        consumer.assign([partition])
-        await consumer.seek_to_beginning(partition)
-        end = (await consumer.end_offsets([partition]))[partition]
-        deadline = time.monotonic() + timeout_s
-        while await consumer.position(partition) < end:
-            if time.monotonic() > deadline:
-                raise TransientError(f"reading {topic} did not reach its end offset {end} within {timeout_s:g} s")
-            batches = await consumer.getmany(partition, timeout_ms=_POLL_MS)
-            for message in batches.get(partition, []):
-                view.apply(message.key, message.value)
-    except (KafkaError, asyncio.TimeoutError) as exc:
-        raise TransientError(f"reading {topic} failed: {exc!r}") from exc
-    finally:
-        await consumer.stop()
+    async for message in reader.read_to_end(topic, [0], timeout_s=timeout_s):
+        view.apply(message.key, message.value)
     log.info("read %d records from %s: %d subscriptions, rule-set snapshot %s", view.records_read, topic,
              len(view.subscriptions), view.snapshot.version if view.snapshot else "none")
     return view
