@@ -37,6 +37,8 @@ REPO = Path(__file__).resolve().parents[2]
 SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"  # test-only key
 XSS_TITLE = "&lt;img src=x onerror=alert(1)&gt; North Korea missile launch"  # decoded by cleaning: markup text
 RULES = f"""
+lists:
+  korea: ['"North Korea"', DPRK]
 subscribers:
   - id: desk
     url: https://hooks.example.org/desk
@@ -258,6 +260,17 @@ def test_tester_shows_parse_errors_with_a_caret(console) -> None:
     check = requests.get(f"{url}/console/tester/check", params={"query": "North AND (missile"}, headers=_bearer(), timeout=30).json()
     assert check["ok"] is False and check["column"] == 11 and check["excerpt"] == "North AND (missile\n          ^"
     assert requests.get(f"{url}/console/tester/check", params={"query": "missile*"}, headers=_bearer(), timeout=30).json() == {"ok": True}
+
+
+def test_tester_knows_the_running_sets_term_lists(console) -> None:
+    _, url, _ = console
+    requests.get(f"{url}/console/rules", headers=_bearer(), timeout=60)  # a page read the rule set
+    check = requests.get(f"{url}/console/tester/check", params={"query": "@korea AND missile*"}, headers=_bearer(), timeout=30)
+    assert check.json() == {"ok": True}
+    unknown = requests.get(f"{url}/console/tester/check", params={"query": "@nowhere AND missile*"}, headers=_bearer(), timeout=30)
+    assert unknown.json()["ok"] is False and unknown.json()["column"] == 1
+    html = requests.get(f"{url}/console/tester", params={"query": "@korea AND missile*"}, headers=_bearer(), timeout=60).text
+    assert int(re.search(r'id="match-count">(\d+)<', html).group(1)) >= 2
 
 
 # --- actions -------------------------------------------------------------------------------------

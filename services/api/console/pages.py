@@ -36,6 +36,14 @@ async def _try(read: Callable[[], Awaitable[Any]], problems: list[str], what: st
         return None
 
 
+async def _running(request: web.Request, problems: list[str]):
+    """The running rule set (None with a problem noted); its snapshot is kept for the tester's check."""
+    current = await _try(lambda: running(request.app[STATE].settings), problems, "rule set")
+    if current is not None:
+        request.app[CONSOLE].snapshot = current.snapshot
+    return current
+
+
 @page
 async def overview(request: web.Request) -> web.Response:
     """Consumer lag, the last hour's deliveries, the rule-set version, the API's own readiness."""
@@ -44,7 +52,7 @@ async def overview(request: web.Request) -> web.Response:
     groups = [settings.group("matcher"), settings.group("notifier")]
     lags = await _try(lambda: group_lags(settings, groups), problems, "consumer lag")
     hour = await _try(lambda: readers.last_hour(settings), problems, "last hour's deliveries")
-    current = await _try(lambda: running(settings), problems, "rule set")
+    current = await _running(request, problems)
     window = request.app[CONSOLE].window
     api = request.app[STATE]
     return render(request, "overview.html", {
@@ -59,7 +67,7 @@ async def subscribers(request: web.Request) -> web.Response:
     """Every subscriber (rule file and API) with state, success rate, last attempt, dead letters."""
     settings = request.app[STATE].settings
     problems: list[str] = []
-    current = await _try(lambda: running(settings), problems, "rule set")
+    current = await _running(request, problems)
     health = await _try(lambda: readers.delivery_health(settings), problems, "delivery records") or {}
     rows = _subscriber_rows(current, health)
     done = {key: request.query.get(key, "") for key in ("done", "sub", "n")}
@@ -132,9 +140,8 @@ def _hl(text: str, alert, field: str) -> list:
 @page
 async def rules(request: web.Request) -> web.Response:
     """The running rule set and, when the rule file's last change was refused, its problems."""
-    settings = request.app[STATE].settings
     problems: list[str] = []
-    current = await _try(lambda: running(settings), problems, "rule set")
+    current = await _running(request, problems)
     return render(request, "rules.html", {"running": current, "problems": problems})
 
 
@@ -145,7 +152,7 @@ async def tester(request: web.Request) -> web.Response:
     query = request.query.get("query", "")[:QUERY_MAX_CHARS]
     picked = request.query.get("rule", "")
     problems: list[str] = []
-    current = await _try(lambda: running(settings), problems, "rule set")
+    current = await _running(request, problems)
     snapshot = current.snapshot if current else None
     context: dict[str, Any] = {"query": query, "picked": picked, "problems": problems, "running": current,
                                "error": None, "result": None, "rule": None, "window_max": settings.console_backtest_articles}
@@ -172,7 +179,8 @@ async def tester(request: web.Request) -> web.Response:
 async def check_query(request: web.Request) -> web.Response:
     """JSON for the tester's as-you-type check: ``ok``, or the message, column and caret excerpt."""
     query = request.query.get("query", "")[:QUERY_MAX_CHARS]
-    error = query_error(query, None) if query.strip() else None
+    # The term lists (@name) of the rule set the last page read: no topic read per keystroke.
+    error = query_error(query, request.app[CONSOLE].snapshot) if query.strip() else None
     if error is None:
         return web.json_response({"ok": True})
     return web.json_response({"ok": False, "message": error.message, "column": error.column, "excerpt": error.excerpt()})

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
+from newsalert.schemas.rules_feed import RuleSetSnapshot
 from newsalert.services.api.console.readers import ArticleWindow
 from newsalert.services.api.console.session import Sessions
 
@@ -16,6 +17,7 @@ class ConsoleState:
 
     sessions: Sessions
     window: ArticleWindow
+    snapshot: RuleSetSnapshot | None = None  # the rule set a page read last (its term lists)
 
 
 CONSOLE = web.AppKey("console_state", ConsoleState)
