@@ -23,7 +23,7 @@ from newsalert.schemas._common import Identifier
 from newsalert.schemas.alert import Highlight
 from newsalert.schemas.article import Article
 from newsalert.schemas.delivery import DeliveryAttempt
-from newsalert.schemas.rules import DESCRIPTION_MAX, QUERY_MAX, WebhookUrl
+from newsalert.schemas.rules import DESCRIPTION_MAX, QUERY_MAX, DigestWindow, MaxPerMinute, WebhookUrl
 from newsalert.schemas.rules_feed import REASON_MAX, SubscriptionStatus
 
 RULE_IDS_MAX = 100
@@ -68,6 +68,9 @@ class SubscriptionRequest(BaseModel):
         default_factory=list, max_length=QUERIES_MAX, description="Inline queries, each a rule of this subscription only."
     )
     description: str | None = Field(None, max_length=DESCRIPTION_MAX)
+    # Delivery options, exactly as a rule file's subscriber has them (docs/webhooks.md, "Rate limits").
+    max_per_minute: MaxPerMinute | None = None
+    digest: DigestWindow | None = None
 
     @model_validator(mode="after")
     def _some_rule(self) -> SubscriptionRequest:
@@ -94,6 +97,8 @@ class SubscriptionView(BaseModel):
     reason: str | None = Field(None, max_length=REASON_MAX, description="Why it is still pending (null when active).")
     rules: list[Identifier] = Field(description="Followed rule ids of the rule file.")
     queries: list[Query] = Field(description="Inline queries, in the order given.")
+    max_per_minute: MaxPerMinute | None = None
+    digest: DigestWindow | None = None
     revision: int = Field(ge=1, description="Incremented on every stored change.")
     created_at: datetime
     updated_at: datetime

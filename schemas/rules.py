@@ -48,6 +48,21 @@ RULE_FILE_CONFIG = ConfigDict(extra="forbid", frozen=True, hide_input_in_errors=
 _Description = Annotated[str, Field(max_length=DESCRIPTION_MAX)]
 
 
+def check_digest_window(value: str) -> str:
+    """A digest window must parse as a bounded duration (``parse_duration`` says why not)."""
+    parse_duration(value)
+    return value
+
+
+MaxPerMinute = Annotated[int, Field(ge=1, le=MAX_PER_MINUTE_MAX,
+                                    description="Most single alerts a minute; the others wait for a digest (never dropped).")]
+"""A subscriber's rate limit, the same in a rule file and in the subscription API."""
+DigestWindow = Annotated[str, Field(max_length=16, description="Digest window such as 15m, 1h or 30s (1s to 24h): alerts "
+                                    "over max_per_minute (every alert when max_per_minute is not set) are sent together at its end."),
+                         AfterValidator(check_digest_window)]
+"""A subscriber's digest window, the same in a rule file and in the subscription API."""
+
+
 def check_webhook_url(url: str) -> str:
     """Refuse a URL that is not ``http(s)://host...`` or that carries credentials; never echo it."""
     _no_control_chars(url)
@@ -98,23 +113,8 @@ class Subscriber(BaseModel):
         min_length=1, max_length=SECRETS_MAX, description="One secret, or two during rotation."
     )
     description: _Description | None = None
-    max_per_minute: int | None = Field(
-        None, ge=1, le=MAX_PER_MINUTE_MAX,
-        description="Most single alerts a minute; the others wait for a digest (never dropped).",
-    )
-    digest: str | None = Field(
-        None, max_length=16,
-        description="Digest window such as 15m, 1h or 30s (1s to 24h): alerts over max_per_minute "
-        "(every alert when max_per_minute is not set) are sent together at its end.",
-    )
-
-    @field_validator("digest")
-    @classmethod
-    def _duration(cls, value: str | None) -> str | None:
-        """A digest window must parse as a bounded duration (``parse_duration`` says why not)."""
-        if value is not None:
-            parse_duration(value)
-        return value
+    max_per_minute: MaxPerMinute | None = None
+    digest: DigestWindow | None = None
 
     def digest_seconds(self) -> int | None:
         """The digest window in seconds, or None when there is none."""

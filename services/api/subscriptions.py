@@ -63,7 +63,8 @@ def check_request(request: SubscriptionRequest, known_rule_ids: set[str]) -> lis
 def build_record(subscription_id: str, request: SubscriptionRequest, secret: str) -> SubscriptionRecord:
     """The first (pending) record of a new subscription."""
     now = utc_now()
-    subscriber = FeedSubscriber(id=subscription_id, url=request.url, secret=(secret,), description=request.description)
+    subscriber = FeedSubscriber(id=subscription_id, url=request.url, secret=(secret,), description=request.description,
+                                max_per_minute=request.max_per_minute, digest=request.digest)
     inline = tuple(Rule(id=f"{INLINE_PREFIX}{i}", query=q) for i, q in enumerate(request.queries, start=1))
     return SubscriptionRecord(
         id=subscription_id,
@@ -100,6 +101,8 @@ def view_of(record: SubscriptionRecord) -> SubscriptionView:
         reason=record.reason,
         rules=list(record.rule_ids),
         queries=[rule.query for rule in record.rules],
+        max_per_minute=record.subscriber.max_per_minute,
+        digest=record.subscriber.digest,
         revision=record.revision,
         created_at=record.created_at,
         updated_at=record.updated_at,

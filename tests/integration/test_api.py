@@ -26,6 +26,7 @@ from aiokafka import AIOKafkaProducer
 
 from newsalert.adapters.processes import free_port, newsalert_executable
 from newsalert.config import Settings
+from newsalert.domain.delivery.endpoints import endpoint_of
 from newsalert.domain.rulefile import load_rule_text
 from newsalert.schemas.delivery import DeliveryAttempt
 from newsalert.schemas.rules_feed import SubscriptionRecord
@@ -252,6 +253,23 @@ def test_a_webhook_that_echoes_the_challenge_becomes_active(env: Env, mode: str)
     assert created["id"] in [s["id"] for s in listed.json()["subscriptions"]] and secret not in listed.text
 
 
+def test_rate_limit_and_digest_are_set_as_in_a_rule_file(env: Env) -> None:
+    """``max_per_minute`` and ``digest`` reach the stored subscriber (which the notifier reads)
+    and the views, exactly as a rule file's subscriber carries them."""
+    resp = env.post("/subscriptions", {"url": env.hook("echo-json"), "queries": ["flood*"], "max_per_minute": 5, "digest": "15m"})
+    assert resp.status_code == 201, resp.text
+    created = resp.json()
+    assert (created["max_per_minute"], created["digest"]) == (5, "15m")
+    subscriber = feed_records(env.settings)[created["id"]].subscriber
+    assert (subscriber.max_per_minute, subscriber.digest, subscriber.digest_seconds()) == (5, "15m", 900)
+    limit = endpoint_of(created["id"], subscriber).limit  # what the notifier enforces
+    assert limit is not None and (limit.max_per_minute, limit.digest_s) == (5, 900)
+    shown = env.get(f"/subscriptions/{created['id']}").json()
+    assert (shown["max_per_minute"], shown["digest"]) == (5, "15m")
+    plain = env.post("/subscriptions", {"url": env.hook("echo-json"), "queries": ["flood*"]}).json()
+    assert (plain["max_per_minute"], plain["digest"]) == (None, None)
+
+
 @pytest.mark.parametrize(
     "mode, reason",
     [
@@ -330,6 +348,9 @@ def test_unknown_rule_ids_are_refused_by_position(env: Env) -> None:
         ({"url": "https://example.org/x", "queries": ["a"], "secret": "whsec_x"}, "secret"),
         ({"url": "https://example.org/x", "queries": [""]}, "queries[0]"),
         ({"url": "https://example.org/x", "rules": ["a", "a"]}, "<body>"),
+        ({"url": "https://example.org/x", "queries": ["a"], "max_per_minute": 0}, "max_per_minute"),
+        ({"url": "https://example.org/x", "queries": ["a"], "digest": "3 weeks"}, "digest"),
+        ({"url": "https://example.org/x", "queries": ["a"], "digest": "2d"}, "digest"),
         ([1, 2], "<body>"),
     ],
 )
