@@ -91,3 +91,20 @@ def test_sasl_refusal_and_untrusted_certificate_are_named() -> None:
     untrusted.verify_message = "self-signed certificate in certificate chain"
     assert "NEWSALERT_KAFKA_SSL_CAFILE" in str(kafka_clients._explain(settings, "h", 1, untrusted))
     assert kafka_clients._explain(settings, "h", 1, ConnectionRefusedError()) is None
+
+
+def test_no_client_is_made_outside_the_factory() -> None:
+    """A client built elsewhere would ignore the security settings on a secured cluster."""
+    repo = Path(__file__).resolve().parents[2]
+    offenders = []
+    for folder in ("newsalert", "services"):
+        for path in (repo / folder).rglob("*.py"):
+            if path.name == "kafka_clients.py":
+                continue
+            text = path.read_text(encoding="utf-8")
+            for call in ("AIOKafkaProducer(", "AIOKafkaConsumer(", "AIOKafkaAdminClient("):
+                if call in text:
+                    offenders.append(f"{path.relative_to(repo)}: {call}")
+            if "faust.App(" in text and "broker_credentials=kafka_clients.faust_credentials" not in text:
+                offenders.append(f"{path.relative_to(repo)}: faust.App without the factory's credentials")
+    assert not offenders, offenders
