@@ -1,0 +1,32 @@
+"""Chat messages for subscribers who read alerts in Slack, Microsoft Teams or Discord.
+
+A subscriber's ``format`` (``standard``, the default, or one of ``CHAT_FORMATS``) picks the body
+the notifier POSTs; the Standard Webhooks headers are sent whatever the format. ``chat_body``
+renders an alert or a digest (one message listing its alerts) for a chat format. Article text is
+untrusted: each format module escapes what its platform treats as markup, or puts the text where
+no markup is read. The shapes are documented as JSON Schemas in ``docs/chat/``.
+"""
+
+from __future__ import annotations
+
+import json
+
+from newsalert.schemas import Alert, Digest
+
+CHAT_FORMATS = ("slack", "teams", "discord")
+
+
+def chat_message(fmt: str, item: Alert | Digest) -> dict:
+    """The message of ``item`` in chat format ``fmt`` (one of ``CHAT_FORMATS``)."""
+    from newsalert.domain.chat import discord, slack, teams
+
+    renderers = {"slack": slack, "teams": teams, "discord": discord}
+    if fmt not in renderers:
+        raise ValueError(f"unknown chat format {fmt!r} (known: {', '.join(CHAT_FORMATS)})")
+    module = renderers[fmt]
+    return module.digest_message(item) if isinstance(item, Digest) else module.alert_message(item)
+
+
+def chat_body(fmt: str, item: Alert | Digest) -> bytes:
+    """The exact bytes POSTed (and signed) for ``item`` in chat format ``fmt``: compact UTF-8 JSON."""
+    return json.dumps(chat_message(fmt, item), ensure_ascii=False, separators=(",", ":")).encode()
