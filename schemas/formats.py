@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import binascii
 import re
+from typing import Literal, get_args
 
 SECRET_PREFIX = "whsec_"
 """Standard Webhooks secrets are ``whsec_`` followed by the base64 of the key."""
@@ -20,6 +21,10 @@ MAX_PER_MINUTE_MAX = 10_000
 """Largest ``max_per_minute`` (more is no limit at all for a webhook)."""
 DIGEST_ALERTS_MAX = 100
 """Most alerts in one digest; a fuller window is sent as several digests."""
+
+DeliveryFormat = Literal["standard", "slack", "teams", "discord"]
+"""A subscriber's ``format``: the Standard Webhooks JSON body (default) or a chat message."""
+DELIVERY_FORMATS: tuple[str, ...] = get_args(DeliveryFormat)
 
 _DURATION = re.compile(r"^([1-9][0-9]{0,5})([smh])$")
 _UNIT_S = {"s": 1, "m": 60, "h": 3600}

@@ -26,7 +26,7 @@ from urllib.parse import urlsplit
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SecretStr, field_validator
 
 from newsalert.schemas._common import URL_MAX, Identifier, _no_control_chars
-from newsalert.schemas.formats import MAX_PER_MINUTE_MAX, SECRET_PREFIX, parse_duration, secret_bytes
+from newsalert.schemas.formats import MAX_PER_MINUTE_MAX, SECRET_PREFIX, DeliveryFormat, parse_duration, secret_bytes
 
 QUERY_MAX = 50_000
 """Longest query, in characters (the parser also limits a query to 1,000 terms)."""
@@ -115,6 +115,11 @@ class Subscriber(BaseModel):
     description: _Description | None = None
     max_per_minute: MaxPerMinute | None = None
     digest: DigestWindow | None = None
+    format: DeliveryFormat = Field(
+        "standard",
+        description="Body of each POST: the Standard Webhooks JSON payload (standard), or a Slack, "
+        "Microsoft Teams or Discord message (docs/webhooks.md); the signature headers are sent either way.",
+    )
 
     def digest_seconds(self) -> int | None:
         """The digest window in seconds, or None when there is none."""

@@ -91,7 +91,7 @@ class FeedSubscriber(Subscriber):
         """The feed form of a validated subscriber."""
         return cls(
             id=subscriber.id, url=subscriber.url, secret=subscriber.secret, description=subscriber.description,
-            max_per_minute=subscriber.max_per_minute, digest=subscriber.digest,
+            max_per_minute=subscriber.max_per_minute, digest=subscriber.digest, format=subscriber.format,
         )
 
 

@@ -23,6 +23,7 @@ from pathlib import Path
 import click
 
 from newsalert.adapters.processes import ServiceProcess, free_port, newsalert_executable, port_is_free
+from newsalert.domain.delivery.ids import webhook_id
 from newsalert.errors import NewsalertError, SetupError
 from newsalert.shipped import seed_rules, seeds_dir
 
@@ -152,7 +153,7 @@ class _DemoRun:
         shown = 0
         while time.monotonic() < deadline:
             shown = self._echo_new_alerts(sink_log, shown)
-            received = self._received()
+            received = self._received(expected)
             if expected <= set(received):
                 break
             for service in self.services:
@@ -173,18 +174,23 @@ class _DemoRun:
         if text and not text.endswith("\n"):
             lines = lines[:-1]  # a line still being written is shown next time, whole
         for line in lines[shown:]:
-            if line.startswith("alert ->"):
+            if line.startswith(("alert ->", "chat  ->")):
                 click.echo(line)
         return len(lines)
 
-    def _received(self) -> list[AlertKey]:
+    def _received(self, expected: set[AlertKey]) -> list[AlertKey]:
+        """The alerts the sink recorded; a chat message (no payload) is known by its webhook id."""
         if not self.record.exists():
             return []
+        by_id = {webhook_id(k.article_id, k.rule_id, k.subscriber): k for k in expected}
         keys = []
         for line in self.record.read_text().splitlines():
             item = json.loads(line)
-            payload = item["payload"]
-            keys.append(AlertKey(payload["article"]["id"], payload["rule"]["id"], payload["subscriber"]))
+            payload = item.get("payload")
+            if payload is not None:
+                keys.append(AlertKey(payload["article"]["id"], payload["rule"]["id"], payload["subscriber"]))
+            else:
+                keys.append(by_id.get(item["webhook_id"], AlertKey(item["webhook_id"], "(chat)", item["subscriber"])))
         return keys
 
     def _print_summary(self, expected: set[AlertKey], received: list[AlertKey]) -> None:

@@ -672,6 +672,8 @@ def _version(subscribers: Iterable[Subscriber], rules: Iterable[CompiledRule], l
                 "secret": [hashlib.sha256(v.encode()).hexdigest() for v in s.secret_values()],
                 "description": s.description,
             }
+            # Like the rules' filters: only when set, so files without it keep their versions.
+            | ({"format": s.format} if s.format != "standard" else {})
             for s in subscribers
         ],
         "rules": [

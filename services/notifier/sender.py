@@ -18,6 +18,7 @@ from datetime import datetime, timezone
 import aiohttp
 
 from newsalert.adapters.http_guard import blocked_reason
+from newsalert.domain.chat import chat_body
 from newsalert.domain.delivery import outcome as oc
 from newsalert.domain.delivery.signing import signed_headers
 from newsalert.schemas import Alert, DeliveryAttempt, Digest
@@ -40,7 +41,7 @@ class WebhookSender:
     async def attempt(self, alert: Alert | Digest, endpoint: Endpoint, number: int) -> tuple[oc.AttemptOutcome, DeliveryAttempt]:
         """POST ``alert`` (or a digest) to ``endpoint`` once, as attempt ``number``; never raises
         for what the endpoint or the network does."""
-        body = payload_body(alert)
+        body = payload_body(alert) if endpoint.format == "standard" else chat_body(endpoint.format, alert)
         headers = signed_headers(endpoint.secrets, alert.webhook_id, body)
         headers.update({"Content-Type": "application/json", "User-Agent": USER_AGENT})
         async with self._in_flight:

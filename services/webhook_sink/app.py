@@ -6,7 +6,8 @@ What a careful receiver does, in the order it does it:
 2. verify the Standard Webhooks signature with that subscriber's secret(s): unknown subscriber
    -> 404, bad, stale or missing signature -> 401 (logged, counted as rejected);
 3. read the body as ``newsalert.schemas.WebhookPayload`` (422 if it is not one; 400 if it names another
-   subscriber than the URL);
+   subscriber than the URL), or as a Slack, Teams or Discord message for subscribers with a chat
+   ``format`` (``newsalert.domain.chat.reading``; shown by its first line, recorded whole);
 4. de-duplicate on ``webhook-id``: a repeat is answered 204 like the first (so the sender stops
    retrying) but counted as a duplicate;
 5. print one readable line per alert and append a JSON line to the record file.
@@ -28,6 +29,7 @@ from typing import IO, Callable, Mapping, Sequence
 from aiohttp import web
 from pydantic import ValidationError
 
+from newsalert.domain.chat.reading import chat_format_of, gist
 from newsalert.domain.delivery.signing import DEFAULT_TOLERANCE_S, HEADER_ID, HEADER_TIMESTAMP, Secret, SignatureError, verify
 from newsalert.schemas import WebhookPayload, error_messages
 
@@ -115,6 +117,10 @@ async def _receive(request: web.Request) -> web.Response:
     refusal = _check_signature(state, subscriber, request.headers, body)
     if refusal is not None:
         return refusal
+    chat = _chat_message(body)
+    if chat is not None:
+        _accept_chat(state, subscriber, request.headers, *chat)
+        return web.Response(status=204)
     try:
         payload = WebhookPayload.model_validate_json(body)
     except ValidationError as exc:
@@ -158,6 +164,32 @@ def _accept(state: SinkState, subscriber: str, headers: Mapping[str, str], paylo
     if state.record is not None:
         state.record.write(record_line(item) + "\n")
         state.record.flush()  # readers (the demo, tests) poll the file while the sink runs
+
+
+def _chat_message(body: bytes) -> tuple[str, dict] | None:
+    """(format, message) when ``body`` is a chat message, else None."""
+    try:
+        message = json.loads(body)
+    except ValueError:
+        return None
+    fmt = chat_format_of(message)
+    return None if fmt is None else (fmt, message)
+
+
+def _accept_chat(state: SinkState, subscriber: str, headers: Mapping[str, str], fmt: str, message: dict) -> None:
+    """Count, print and record one verified chat message (no rule id to count it under)."""
+    webhook_id = headers[HEADER_ID]
+    duplicate = webhook_id in state.counts
+    state.counts[webhook_id] += 1
+    if not duplicate:
+        state.per_subscriber[subscriber] += 1
+    if state.echo is not None:
+        state.echo(f"chat  -> {subscriber:<14} {fmt:<8} {gist(fmt, message)[:160]!r}{'  (duplicate)' if duplicate else ''}")
+    if state.record is not None:
+        line = {"webhook_id": webhook_id, "webhook_timestamp": headers.get(HEADER_TIMESTAMP, ""), "subscriber": subscriber,
+                "duplicate": duplicate, "received_at": time.time(), "format": fmt, "message": message}
+        state.record.write(json.dumps(line, ensure_ascii=False) + "\n")
+        state.record.flush()
 
 
 def alert_line(item: ReceivedAlert) -> str:

@@ -8,6 +8,7 @@ import json
 from collections import Counter
 from pathlib import Path
 
+import jsonschema
 import pytest
 from standardwebhooks import Webhook
 
@@ -68,6 +69,9 @@ def test_seeds_reach_the_receiver_exactly_as_match_predicts(pipeline, receiver, 
         subscriber = ruleset.subscribers[subscriber_id]
         verified = [_verifies(secret, item) for secret in _secrets(subscriber)]
         assert any(verified), f"signature of {item.headers['webhook-id']} does not verify"
+        if subscriber.format != "standard":  # a chat message, of the documented shape
+            _valid_chat_message(subscriber.format, item.payload)
+            continue
         payload = item.payload
         assert payload["subscriber"] == subscriber_id
         assert {"id", "title", "url", "source", "published", "excerpt"} <= set(payload["article"])
@@ -76,6 +80,12 @@ def test_seeds_reach_the_receiver_exactly_as_match_predicts(pipeline, receiver, 
 
     duplicates = sum(n - 1 for n in counts.values())
     print(f"seeds: expected {len(expected_ids)} alerts, delivered {len(counts)} distinct, duplicates {duplicates}")
+
+
+def _valid_chat_message(fmt: str, message: dict) -> None:
+    schema = json.loads((REPO / "docs" / "chat" / f"{fmt}.schema.json").read_text())
+    errors = [e.message for e in jsonschema.Draft202012Validator(schema).iter_errors(message)]
+    assert not errors, f"{fmt} message not of the documented shape: {errors[:3]}"
 
 
 def _verifies(secret: str, item) -> bool:

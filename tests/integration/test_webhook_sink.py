@@ -213,3 +213,23 @@ def test_cli_sink_verifies_prints_and_records(tmp_path: Path) -> None:
     assert "asia-desk" in log and "nk-missiles" in log and "terms: North Korea, missiles" in log
     assert "signature" in log  # the refused request is logged
     assert secret.removeprefix("whsec_") not in log
+
+
+@pytest.mark.parametrize("fmt", ["slack", "teams", "discord"])
+async def test_accepts_signed_chat_messages_and_shows_them(sink, fmt: str) -> None:
+    from newsalert.domain.chat import chat_body
+
+    base, app, lines, record = sink
+    item = alert(7)
+    body = chat_body(fmt, item)
+    when = datetime.now(timezone.utc)
+    headers = {"webhook-id": item.webhook_id, "webhook-timestamp": str(int(when.timestamp())),
+               "webhook-signature": Webhook(OLD).sign(item.webhook_id, when, body.decode()), "content-type": "application/json"}
+    assert await post(f"{base}/hooks/desk", headers, body) == 204
+    assert await post(f"{base}/hooks/desk", {**headers, "webhook-signature": "v1,AAAA"}, body) == 401
+    assert len(lines) == 1 and lines[0].startswith(f"chat  -> desk") and fmt in lines[0]
+    assert "North Korea fires missiles (7)" in lines[0]
+    (row,) = [json.loads(line) for line in record.read_text().splitlines()]
+    assert (row["webhook_id"], row["format"], row["message"]) == (item.webhook_id, fmt, json.loads(body))
+    stats = await get_json(f"{base}/stats")
+    assert stats["per_subscriber"] == {"desk": 1} and stats["rejected"] == 1

@@ -12,8 +12,9 @@ from __future__ import annotations
 import json
 
 from newsalert.schemas import Alert, Digest
+from newsalert.schemas.formats import DELIVERY_FORMATS
 
-CHAT_FORMATS = ("slack", "teams", "discord")
+CHAT_FORMATS = tuple(f for f in DELIVERY_FORMATS if f != "standard")
 
 
 def chat_message(fmt: str, item: Alert | Digest) -> dict:
