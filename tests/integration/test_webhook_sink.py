@@ -227,7 +227,7 @@ async def test_accepts_signed_chat_messages_and_shows_them(sink, fmt: str) -> No
                "webhook-signature": Webhook(OLD).sign(item.webhook_id, when, body.decode()), "content-type": "application/json"}
     assert await post(f"{base}/hooks/desk", headers, body) == 204
     assert await post(f"{base}/hooks/desk", {**headers, "webhook-signature": "v1,AAAA"}, body) == 401
-    assert len(lines) == 1 and lines[0].startswith(f"chat  -> desk") and fmt in lines[0]
+    assert len(lines) == 1 and lines[0].startswith("chat  -> desk") and fmt in lines[0]
     assert "North Korea fires missiles (7)" in lines[0]
     (row,) = [json.loads(line) for line in record.read_text().splitlines()]
     assert (row["webhook_id"], row["format"], row["message"]) == (item.webhook_id, fmt, json.loads(body))
