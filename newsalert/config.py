@@ -220,6 +220,12 @@ class Settings(BaseSettings):
         description="Console Subscribers page: how many of the newest records of each deliveries.attempts "
         "partition its success rates and last attempts are computed from.",
     )
+    console_health_urls: str = Field(
+        "",
+        description="Console Overview: the services whose health it shows, comma-separated name=URL "
+        "(e.g. 'matcher=http://10.0.0.5:6066/healthz, notifier=http://10.0.0.6:8082/healthz'); each is "
+        "asked with a GET when the page is shown (2xx = up). Empty: only what the consumer groups show.",
+    )
     console_read_timeout: float = Field(
         20.0, gt=0, description="Seconds one console page may spend reading the topics before it shows what it has not read as an error."
     )

@@ -27,6 +27,7 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions as ec
 from selenium.webdriver.support.ui import WebDriverWait
 
+from newsalert.adapters.processes import free_port
 from tests.e2e.conftest import REPO
 from tests.integration.topic_reader import read_topic
 
@@ -118,8 +119,11 @@ def test_the_console_in_a_browser_against_a_pipeline_run(pipeline, receiver, tmp
         "NEWSALERT_BREAKER_THRESHOLD": "1000", "NEWSALERT_CONSOLE_BACKTEST_REFRESH": "1",
     })
     receiver.status = 500
-    pipeline.start("matcher", "--rules", str(rules))
-    pipeline.start("notifier", "--rules", str(rules))
+    matcher = pipeline.start("matcher", "--rules", str(rules))
+    notifier = pipeline.start("notifier", "--rules", str(rules))
+    pipeline.env["NEWSALERT_CONSOLE_HEALTH_URLS"] = (
+        f"matcher={matcher.health_url}, notifier={notifier.health_url}, gone=http://127.0.0.1:{free_port()}/healthz"
+    )
     api = pipeline.start("api", "--rules", str(rules))
     base = api.health_url.rsplit("/", 1)[0]
     pipeline.cli("replay", str(articles))
@@ -139,6 +143,8 @@ def test_the_console_in_a_browser_against_a_pipeline_run(pipeline, receiver, tmp
         browser.get(f"{base}/console/overview")
         assert int(browser.find_element(By.ID, "hour-dead").text) >= dead
         assert browser.find_element(By.ID, "ruleset-version").text
+        health = {row.get_attribute("data-service"): row.find_element(By.TAG_NAME, "td").text for row in browser.find_elements(By.CSS_SELECTOR, "tr.service")}
+        assert health["matcher"].startswith("up") and health["notifier"].startswith("up") and health["gone"].startswith("down")
         browser.get(f"{base}/console/alerts")
         alerts = browser.find_element(By.ID, "alerts")
         assert "<img src=x onerror=alert(1)> North Korea missile launch" in alerts.text

@@ -19,6 +19,7 @@ from newsalert.domain.backtest import backtest, segments
 from newsalert.errors import QuerySyntaxError, TransientError
 from newsalert.services.api.console import readers
 from newsalert.services.api.console.access import page, render
+from newsalert.services.api.console.health import check_all, parse_health_urls
 from newsalert.services.api.console.running import compile_query, query_error, running
 from newsalert.services.api.console.state import CONSOLE
 from newsalert.services.api.state import STATE
@@ -53,10 +54,13 @@ async def overview(request: web.Request) -> web.Response:
     lags = await _try(lambda: group_lags(settings, groups), problems, "consumer lag")
     hour = await _try(lambda: readers.last_hour(settings), problems, "last hour's deliveries")
     current = await _running(request, problems)
+    targets, bad = parse_health_urls(settings.console_health_urls)
+    problems.extend(bad)
+    services = await check_all(targets)
     window = request.app[CONSOLE].window
     api = request.app[STATE]
     return render(request, "overview.html", {
-        "lags": lags, "hour": hour, "running": current, "problems": problems,
+        "lags": lags, "hour": hour, "running": current, "problems": problems, "services": services,
         "api_ready": api.view is not None, "api_problem": api.problem,
         "window_size": len(window.items), "window_age": time.monotonic() - window.read_at if window.read_at else None,
     })
