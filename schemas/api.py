@@ -23,6 +23,7 @@ from newsalert.schemas._common import Identifier
 from newsalert.schemas.alert import Highlight
 from newsalert.schemas.article import Article
 from newsalert.schemas.delivery import DeliveryAttempt
+from newsalert.schemas.formats import DeliveryFormat
 from newsalert.schemas.rules import DESCRIPTION_MAX, QUERY_MAX, DigestWindow, MaxPerMinute, WebhookUrl
 from newsalert.schemas.rules_feed import REASON_MAX, SubscriptionStatus
 
@@ -71,6 +72,12 @@ class SubscriptionRequest(BaseModel):
     # Delivery options, exactly as a rule file's subscriber has them (docs/webhooks.md, "Rate limits").
     max_per_minute: MaxPerMinute | None = None
     digest: DigestWindow | None = None
+    format: DeliveryFormat = Field(
+        "standard",
+        description="Body of each POST: standard (Standard Webhooks JSON), slack, teams or discord (a chat "
+        "message for that platform's incoming webhook; docs/webhooks.md). A chat subscription is verified "
+        "by a 2xx answer to a notice message, as chat webhooks cannot echo a challenge.",
+    )
 
     @model_validator(mode="after")
     def _some_rule(self) -> SubscriptionRequest:
@@ -99,6 +106,7 @@ class SubscriptionView(BaseModel):
     queries: list[Query] = Field(description="Inline queries, in the order given.")
     max_per_minute: MaxPerMinute | None = None
     digest: DigestWindow | None = None
+    format: DeliveryFormat = "standard"
     revision: int = Field(ge=1, description="Incremented on every stored change.")
     created_at: datetime
     updated_at: datetime

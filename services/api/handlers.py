@@ -113,7 +113,7 @@ async def create_subscription(request: web.Request) -> web.Response:
 async def _verify(state: ApiState, record: SubscriptionRecord) -> SubscriptionRecord:
     """Send the challenge and store the outcome; the stored record is returned."""
     timeout = state.settings.api_challenge_timeout
-    result = await send_challenge(state.session, record.subscriber.url, record.id, new_challenge(), timeout)
+    result = await send_challenge(state.session, record.subscriber.url, record.id, new_challenge(), timeout, record.subscriber.format)
     state.metrics.verifications.labels("verified" if result.verified else "not_verified").inc()
     updated = subs.with_verification(record, result.verified, result.reason)
     try:

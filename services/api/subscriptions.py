@@ -64,7 +64,7 @@ def build_record(subscription_id: str, request: SubscriptionRequest, secret: str
     """The first (pending) record of a new subscription."""
     now = utc_now()
     subscriber = FeedSubscriber(id=subscription_id, url=request.url, secret=(secret,), description=request.description,
-                                max_per_minute=request.max_per_minute, digest=request.digest)
+                                max_per_minute=request.max_per_minute, digest=request.digest, format=request.format)
     inline = tuple(Rule(id=f"{INLINE_PREFIX}{i}", query=q) for i, q in enumerate(request.queries, start=1))
     return SubscriptionRecord(
         id=subscription_id,
@@ -103,6 +103,7 @@ def view_of(record: SubscriptionRecord) -> SubscriptionView:
         queries=[rule.query for rule in record.rules],
         max_per_minute=record.subscriber.max_per_minute,
         digest=record.subscriber.digest,
+        format=record.subscriber.format,
         revision=record.revision,
         created_at=record.created_at,
         updated_at=record.updated_at,

@@ -9,6 +9,10 @@ the secret yet, it is returned only after this step). The endpoint proves it wan
 answering, within ``NEWSALERT_API_CHALLENGE_TIMEOUT`` seconds, with a 2xx status and either the
 JSON object ``{"challenge": "<the same value>"}`` or the bare value as the whole body.
 
+A subscriber with a chat ``format`` (Slack, Teams, Discord incoming webhooks) cannot echo: it gets
+a notice message in its format naming the subscription, and a 2xx answer verifies it. That proves
+less than an echo (only that the URL takes messages), which is what those platforms allow.
+
 Everything else leaves the subscription pending, with the reason: a timeout, a non-2xx status
 (redirects are not followed), a wrong or missing echo, a connection error, or a refusal by the
 SSRF guard (the challenge goes through the same guarded connector as every webhook POST, so a
@@ -28,6 +32,7 @@ from dataclasses import dataclass
 import aiohttp
 
 from newsalert.adapters.http_guard import blocked_reason
+from newsalert.domain.chat import chat_notice
 from newsalert.schemas._common import truncate
 from newsalert.schemas.rules_feed import REASON_MAX
 
@@ -70,6 +75,11 @@ def judge(status: int, answer: bytes, challenge: str) -> str | None:
     )
 
 
+def judge_chat(status: int) -> str | None:
+    """None when a chat webhook took the notice (2xx); otherwise why not."""
+    return None if 200 <= status < 300 else f"the chat webhook answered HTTP {status} to the notice instead of 2xx"
+
+
 def _echoed(answer: bytes, challenge: str) -> bool:
     """True when ``answer`` is ``{"challenge": challenge}`` (other keys allowed) or the bare value."""
     text = answer.decode("utf-8", errors="replace").strip()
@@ -82,8 +92,13 @@ def _echoed(answer: bytes, challenge: str) -> bool:
     return isinstance(value, dict) and value.get("challenge") == challenge
 
 
+def notice_text(subscription_id: str) -> str:
+    """The text of a chat subscriber's verification notice."""
+    return f"newsalert: alerts of subscription {subscription_id} will be posted to this channel."
+
+
 async def send_challenge(
-    session: aiohttp.ClientSession, url: str, subscription_id: str, challenge: str, timeout_s: float
+    session: aiohttp.ClientSession, url: str, subscription_id: str, challenge: str, timeout_s: float, fmt: str = "standard"
 ) -> Verification:
     """POST the challenge to ``url`` through ``session`` (which must be SSRF-guarded) and judge it.
 
@@ -93,7 +108,8 @@ async def send_challenge(
     headers = {"Content-Type": "application/json", "User-Agent": USER_AGENT}
     try:
         async with asyncio.timeout(timeout_s):
-            async with session.post(url, data=challenge_body(subscription_id, challenge), headers=headers, allow_redirects=False) as resp:
+            body = challenge_body(subscription_id, challenge) if fmt == "standard" else chat_notice(fmt, notice_text(subscription_id))
+            async with session.post(url, data=body, headers=headers, allow_redirects=False) as resp:
                 answer = await resp.content.read(ANSWER_MAX_BYTES)
                 status = resp.status
     except TimeoutError:
@@ -103,7 +119,7 @@ async def send_challenge(
         if blocked is not None:
             return _failed(blocked, started)
         return _failed(f"connection error: {_describe(exc)}", started)
-    reason = judge(status, answer, challenge)
+    reason = judge(status, answer, challenge) if fmt == "standard" else judge_chat(status)
     latency = (time.perf_counter() - started) * 1000
     return Verification(reason is None, _clip(reason), status, latency)
 

@@ -26,6 +26,7 @@ from aiokafka import AIOKafkaProducer
 
 from newsalert.adapters.processes import free_port, newsalert_executable
 from newsalert.config import Settings
+from newsalert.domain.chat.reading import chat_format_of, gist
 from newsalert.domain.delivery.endpoints import endpoint_of
 from newsalert.domain.rulefile import load_rule_text
 from newsalert.schemas.delivery import DeliveryAttempt
@@ -118,6 +119,8 @@ class ChallengeReceiver:
             return web.json_response({"challenge": "not-the-challenge"})
         if mode == "status500":
             return web.Response(status=500, text=body["challenge"])
+        if mode == "chat-ok":  # as Slack's incoming webhooks answer: 200 "ok", nothing echoed
+            return web.Response(text="ok")
         if mode == "slow":
             await asyncio.sleep(self.slow_s)
             return web.json_response({"challenge": body["challenge"]})
@@ -268,6 +271,22 @@ def test_rate_limit_and_digest_are_set_as_in_a_rule_file(env: Env) -> None:
     assert (shown["max_per_minute"], shown["digest"]) == (5, "15m")
     plain = env.post("/subscriptions", {"url": env.hook("echo-json"), "queries": ["flood*"]}).json()
     assert (plain["max_per_minute"], plain["digest"]) == (None, None)
+
+
+@pytest.mark.parametrize("fmt", ["slack", "teams", "discord"])
+def test_a_chat_webhook_is_verified_by_a_2xx_to_a_notice_in_its_format(env: Env, fmt: str) -> None:
+    resp = env.post("/subscriptions", {"url": env.hook("chat-ok"), "queries": ["flood*"], "format": fmt})
+    assert resp.status_code == 201, resp.text
+    created = resp.json()
+    assert (created["status"], created["format"]) == ("active", fmt)
+    _, notice = env.receiver.requests[-1]
+    assert chat_format_of(notice) == fmt and created["id"] in gist(fmt, notice)
+    subscriber = feed_records(env.settings)[created["id"]].subscriber
+    assert subscriber.format == fmt and endpoint_of(created["id"], subscriber).format == fmt  # what the notifier sends
+    refused = env.post("/subscriptions", {"url": env.hook("status500"), "queries": ["flood*"], "format": fmt}).json()
+    assert refused["status"] == "pending" and "HTTP 500" in refused["reason"]
+    standard = env.post("/subscriptions", {"url": env.hook("chat-ok"), "queries": ["flood*"]}).json()
+    assert standard["status"] == "pending" and standard["format"] == "standard"  # a standard webhook must echo
 
 
 @pytest.mark.parametrize(

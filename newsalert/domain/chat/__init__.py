@@ -28,6 +28,14 @@ def chat_message(fmt: str, item: Alert | Digest) -> dict:
     return module.digest_message(item) if isinstance(item, Digest) else module.alert_message(item)
 
 
+def chat_notice(fmt: str, text: str) -> bytes:
+    """A plain message with ``text`` (not an alert) in chat format ``fmt``, as bytes to POST."""
+    from newsalert.domain.chat import discord, slack, teams
+
+    module = {"slack": slack, "teams": teams, "discord": discord}[fmt]
+    return json.dumps(module.notice_message(text), ensure_ascii=False, separators=(",", ":")).encode()
+
+
 def chat_body(fmt: str, item: Alert | Digest) -> bytes:
     """The exact bytes POSTed (and signed) for ``item`` in chat format ``fmt``: compact UTF-8 JSON."""
     return json.dumps(chat_message(fmt, item), ensure_ascii=False, separators=(",", ":")).encode()

@@ -83,6 +83,11 @@ def embed_chars(embed: dict) -> int:
     return len(embed.get("title", "")) + len(embed.get("description", "")) + fields
 
 
+def notice_message(text: str) -> dict:
+    """A plain message (no alert): ``text`` escaped as the content, no embed, no mentions."""
+    return {"content": fit(text, CONTENT_MAX), "allowed_mentions": NO_MENTIONS}
+
+
 def _fields(view: AlertView) -> list[dict]:
     fields = []
     if view.source:

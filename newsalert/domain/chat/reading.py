@@ -23,7 +23,7 @@ def chat_format_of(message: Any) -> str | None:
         return "slack"
     if message.get("type") == "message" and isinstance(message.get("attachments"), list) and message["attachments"]:
         return "teams"
-    if isinstance(message.get("embeds"), list) and isinstance(message.get("content"), str):
+    if isinstance(message.get("content"), str) and ("embeds" in message or "allowed_mentions" in message):
         return "discord"
     return None
 

@@ -90,6 +90,12 @@ def _title(view: AlertView, limit: int = 1500) -> str:
     return f"*{link(view.url, fit(plain(view.title), limit))}*"
 
 
+def notice_message(text: str) -> dict:
+    """A plain message (no alert): ``text`` escaped, as fallback and as the one section."""
+    escaped = fit(text, SECTION_MAX)
+    return {"text": escaped, "blocks": [_section(escaped)]}
+
+
 def _fallback(view: AlertView) -> str:
     """The notification text: title, source and rule, escaped, no formatting."""
     source = f" ({fit(view.source, 300)})" if view.source else ""

@@ -48,6 +48,11 @@ def digest_message(digest: Digest) -> dict:
     return _message(body, [])
 
 
+def notice_message(text: str) -> dict:
+    """A plain message (no alert): one card with ``text`` in one run."""
+    return _message([_rich([_run(text)])], [])
+
+
 def _message(body: list[dict], actions: list[dict]) -> dict:
     card = {
         "$schema": "http://adaptivecards.io/schemas/adaptive-card.json",
