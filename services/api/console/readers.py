@@ -17,14 +17,15 @@ from datetime import datetime, timedelta, timezone
 from pydantic import ValidationError
 
 from newsalert.adapters.delivery_history import read_keyed
-from newsalert.adapters.topic_tail import TailRecord, read_tail
+from newsalert.adapters.reading import Message
+from newsalert.adapters.topic_tail import read_tail
 from newsalert.config import Settings
 from newsalert.domain.articles import InvalidArticle, parse_article
 from newsalert.domain.backtest import WindowArticle
 from newsalert.schemas import Alert, DeadDelivery, DeliveryAttempt, SubscriberState
 
 
-def _parsed(records: list[TailRecord], model):
+def _parsed(records: list[Message], model):
     """The records' values parsed as ``model``; unreadable ones are skipped."""
     out = []
     for record in records:
@@ -115,7 +116,7 @@ async def recent_alerts(settings: Settings, subscriber: str = "", rule: str = ""
     return list(reversed(kept))[:shown], seen
 
 
-def _article_of(record: TailRecord) -> WindowArticle | None:
+def _article_of(record: Message) -> WindowArticle | None:
     """The cleaned article of an ``articles`` record and its time, None if it is not one."""
     if record.value is None:
         return None
@@ -123,7 +124,8 @@ def _article_of(record: TailRecord) -> WindowArticle | None:
         article = parse_article(json.loads(record.value.decode("utf-8")), size=len(record.value))
     except (UnicodeDecodeError, json.JSONDecodeError, InvalidArticle):
         return None
-    at = article.published or datetime.fromtimestamp(record.timestamp_ms / 1000, timezone.utc)
+    received = datetime.fromtimestamp(record.timestamp_ms / 1000, timezone.utc) if record.timestamp_ms else datetime.now(timezone.utc)
+    at = article.published or received
     return WindowArticle(article, at)
 
 
