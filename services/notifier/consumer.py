@@ -79,7 +79,7 @@ class Notifier:
         self.deliverer = Deliverer(settings, self.tracker, breakers, self._producer, states, self.stats, self.metrics,
                                    rng or random.Random())
         self.lanes = Lanes(settings.notifier_max_in_flight_per_subscriber, self.deliverer.handle, self._failed, self._stopping)
-        self.deliverer.lanes = self.lanes
+        self.deliverer.attach(self.lanes)
         self._matches = settings.topic("matches")
         self._flow = FlowControl(settings.notifier_max_pending)
         self._consumer: AIOKafkaConsumer | None = None

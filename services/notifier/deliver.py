@@ -5,11 +5,10 @@ the records are produced together, acknowledged by every in-sync replica, and on
 delivery's records settled, so an offset is committed only once its retry or dead letter is
 durable: a crash before that redoes the attempt, never skips it.
 
-A *delivered* alert does not hold its lane while its attempt record is acknowledged (waiting kept
-every subscriber to one alert per POST plus a broker round trip): the record is handed to the
-producer, the lane takes its next alert, and the alert settles in the background once the broker
-acknowledged it. Retries, dead letters and disabling are still waited for in the lane, so what
-follows them on the lane sees their effect.
+A *delivered* alert does not hold its lane while its attempt record is acknowledged: the record
+joins the tick's batch (``attempt_log``) and the alert settles once the batch is durable.
+Retries, dead letters and disabling are still waited for in the lane, so what follows them on the
+lane sees their effect.
 """
 
 from __future__ import annotations
@@ -18,12 +17,12 @@ import logging
 import random
 from datetime import datetime, timezone
 
-from newsalert.adapters.broker import Record, Sent
+from newsalert.adapters.broker import Record
 from newsalert.adapters.topics import retry_topic
 from newsalert.config import Settings
 from newsalert.domain.delivery.follow_up import FollowUp, dead_letters, follow_up
 from newsalert.domain.delivery.retry import DEAD, DONE, WAIT, next_step
-from newsalert.errors import TransientError
+from newsalert.services.notifier.attempt_log import DeliveredLog
 from newsalert.services.notifier.breakers import EndpointBreakers
 from newsalert.services.notifier.lanes import Lanes, Work
 from newsalert.services.notifier.metrics import NotifierMetrics, NotifierStats
@@ -58,7 +57,7 @@ class Deliverer:
         self._rng = rng
         self._policy = settings.retry_policy()
         self.tiers = self._policy.tiers()
-        self.lanes: Lanes | None = None  # set by the notifier: background settles run there
+        self._log: DeliveredLog | None = None  # set by ``attach``
 
     async def handle(self, work: Work) -> None:
         """One attempt at ``work`` and what follows from it, produced; then settle."""
@@ -72,14 +71,16 @@ class Deliverer:
         step = next_step(self._policy, work.attempt, result, self._rng)
         outcome = follow_up(work.alert, work.digest, work.history, attempt, result, step, self.tiers)
         records = self.records_of(outcome, work.endpoint.subscriber.encode())
-        if outcome.action == DONE and self.lanes is not None:
-            sent = await self._producer.send(records)
-            if sent is not None:  # the lane moves on; the alert settles once the broker has it
-                self.lanes.track(work, self._settle_when_acknowledged(work, outcome, records, sent), "settle-delivered")
-                return
+        if outcome.action == DONE and self._log is not None:
+            self._log.add(work, outcome, records)  # the lane moves on; the alert settles once durable
+            return
         if await self._producer.publish(records):
             self._account(work, outcome, result.error)
             self.settle(work)
+
+    def attach(self, lanes: Lanes) -> None:
+        """Produce delivered alerts' attempt records in batches, tracked by ``lanes``."""
+        self._log = DeliveredLog(self._producer, lanes, self._delivered)
 
     def records_of(self, outcome: FollowUp, key: bytes) -> list[Record]:
         """The Kafka records of a follow-up, keyed by subscriber."""
@@ -97,14 +98,8 @@ class Deliverer:
         for ticket in work.tickets():
             self._tracker.settle(ticket)
 
-    async def _settle_when_acknowledged(self, work: Work, outcome: FollowUp, records: list[Record], sent: Sent) -> None:
-        """Wait for the broker's acknowledgement, then count and settle; if it failed, publish the
-        records again (at least once: the attempts log may show it twice)."""
-        try:
-            await sent.wait()
-        except TransientError:
-            if not await self._producer.publish(records):
-                return  # stopping with the broker away: left unsettled, redone after restart
+    def _delivered(self, work: Work, outcome: FollowUp) -> None:
+        """A delivered alert's attempt record is durable: count it and settle it."""
         self._account(work, outcome, None)
         self.settle(work)
 

@@ -22,7 +22,6 @@ import logging
 import time
 from collections import Counter, deque
 from dataclasses import dataclass, field
-from functools import partial
 from typing import Awaitable, Callable, Hashable, Iterable
 
 from newsalert.domain.alerts import new_digest
@@ -90,14 +89,14 @@ class Lanes:
         self._on_failure = on_failure
         self._stopping = stopping
         self._lanes: dict[str, _Lane] = {}
-        self._tasks: dict[asyncio.Task, Work] = {}
+        self._tasks: set[asyncio.Task] = set()
         self._active: Counter = Counter()
         self._limiter: RateLimiter[Held] = RateLimiter()
 
     # -- queues ----------------------------------------------------------------------------------
     def queue(self, work: Work) -> None:
         """Put ``work`` on its subscriber's lane and start what the lane may start."""
-        self._hold(work)
+        self.hold(work)
         lane = self._lanes.setdefault(work.endpoint.subscriber, _Lane())
         lane.queue.append(work)
         self._pump(work.endpoint.subscriber, lane)
@@ -126,12 +125,24 @@ class Lanes:
         return len(self._limiter.drop(lambda held: held.ticket.partition in partitions))
 
     # -- work in progress ------------------------------------------------------------------------
-    def track(self, work: Work, job: Awaitable[None], name: str) -> None:
-        """Run ``job`` in the background with ``work`` counted in progress until it ends."""
-        self._hold(work)
+    def track(self, job: Awaitable[None], name: str) -> None:
+        """Run ``job`` in the background; a revocation or stop waits for it (it ``hold``s and
+        ``release``s the work it stands for itself)."""
         task = asyncio.create_task(job, name=name)
-        self._tasks[task] = work
-        task.add_done_callback(self._tracked_done)
+        self._tasks.add(task)
+        task.add_done_callback(self._task_done)
+
+    def hold(self, work: Work) -> None:
+        """Count ``work`` in progress on its partitions until ``release``."""
+        for ticket in work.tickets():
+            self._active[ticket.partition] += 1
+
+    def release(self, work: Work) -> None:
+        """``work`` is no longer in progress (settled, or left for a restart)."""
+        for ticket in work.tickets():
+            self._active[ticket.partition] -= 1
+            if self._active[ticket.partition] <= 0:
+                del self._active[ticket.partition]
 
     def in_progress(self, partition: Hashable) -> int:
         """Deliveries queued, running or being settled that stand for records of ``partition``."""
@@ -153,43 +164,34 @@ class Lanes:
                 return True
             await asyncio.sleep(0.05)
         if partitions is None:
-            await self._cancel()
+            tasks = list(self._tasks)
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
         return False
 
-    async def _cancel(self) -> None:
-        tasks = list(self._tasks)
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
-
     def _pump(self, subscriber: str, lane: _Lane) -> None:
-        while lane.queue and lane.running < self._bound and not self._stopping.is_set():
-            work = lane.queue.popleft()
+        """Start a worker for the lane if it may run one more (a worker takes deliveries from the
+        lane until it is empty: one task per busy lane, not per delivery)."""
+        if lane.queue and lane.running < self._bound and not self._stopping.is_set():
             lane.running += 1
-            task = asyncio.create_task(self._handle(work), name=f"deliver-{subscriber}")
-            self._tasks[task] = work
-            task.add_done_callback(partial(self._work_done, subscriber, lane))
+            self.track(self._worker(subscriber, lane), f"deliver-{subscriber}")
 
-    def _work_done(self, subscriber: str, lane: _Lane, task: asyncio.Task) -> None:
-        """An attempt ended: start the next one of the lane."""
-        lane.running -= 1
-        self._tracked_done(task)
-        self._pump(subscriber, lane)
-        if not lane.queue and lane.running == 0 and self._lanes.get(subscriber) is lane:
-            del self._lanes[subscriber]
+    async def _worker(self, subscriber: str, lane: _Lane) -> None:
+        try:
+            while lane.queue and not self._stopping.is_set():
+                work = lane.queue.popleft()
+                try:
+                    await self._handle(work)
+                finally:
+                    self.release(work)
+        finally:  # no await between the last look at the queue and here: no work is stranded
+            lane.running -= 1
+            if not lane.queue and lane.running == 0 and self._lanes.get(subscriber) is lane:
+                del self._lanes[subscriber]
 
-    def _tracked_done(self, task: asyncio.Task) -> None:
-        self._release(self._tasks.pop(task))
+    def _task_done(self, task: asyncio.Task) -> None:
+        self._tasks.discard(task)
         if not task.cancelled() and task.exception() is not None:
             log.error("task %s failed unexpectedly", task.get_name(), exc_info=task.exception())
             self._on_failure(task.exception())
-
-    def _hold(self, work: Work) -> None:
-        for ticket in work.tickets():
-            self._active[ticket.partition] += 1
-
-    def _release(self, work: Work) -> None:
-        for ticket in work.tickets():
-            self._active[ticket.partition] -= 1
-            if self._active[ticket.partition] <= 0:
-                del self._active[ticket.partition]

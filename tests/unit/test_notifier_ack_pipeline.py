@@ -88,18 +88,33 @@ def test_lane_moves_on_before_the_ack_and_settles_only_after_it() -> None:
         for offset, a in enumerate(alerts):
             notifier.lanes.queue(Work(notifier.tracker.add(TP, offset), a, DESK))
         await _settle_idle()
-        # Both POSTed, in order, while neither attempt record is acknowledged yet ...
+        # Both POSTed, in order, while their attempt records (sent together) are not acknowledged ...
         assert sender.posted == [a.webhook_id for a in alerts]
-        assert [[r.topic for r in records] for records, _ in publisher.sends] == [["deliveries.attempts"]] * 2
+        assert [[r.topic for r in records] for records, _ in publisher.sends] == [["deliveries.attempts"] * 2]
         # ... so nothing is committable, and the partition still counts work in progress.
-        assert notifier.tracker.to_commit() == {} and notifier.lanes.in_progress(TP) == 2
+        assert notifier.tracker.to_commit() == {} and notifier.lanes.in_progress(TP) == 2 and notifier.stats.delivered == 0
+        publisher.sends[0][1].answer.set_result([])
+        await _settle_idle()
+        assert notifier.tracker.to_commit() == {TP: 2} and notifier.stats.delivered == 2
+        assert not notifier.lanes.busy() and notifier.lanes.in_progress(TP) == 0
+
+    asyncio.run(scenario())
+
+
+def test_alerts_delivered_in_separate_ticks_settle_as_their_own_batches_are_acknowledged() -> None:
+    async def scenario() -> None:
+        sender, publisher = Sender(), Publisher()
+        notifier = _notifier(sender, publisher)
+        for offset in range(2):
+            notifier.lanes.queue(Work(notifier.tracker.add(TP, offset), alert(offset + 1), DESK))
+            await _settle_idle()
+        assert len(publisher.sends) == 2
         publisher.sends[1][1].answer.set_result([])
         await _settle_idle()
         assert notifier.tracker.to_commit() == {}  # offset 1 settled, offset 0 still holds it back
         publisher.sends[0][1].answer.set_result([])
         await _settle_idle()
         assert notifier.tracker.to_commit() == {TP: 2} and notifier.stats.delivered == 2
-        assert not notifier.lanes.busy() and notifier.lanes.in_progress(TP) == 0
 
     asyncio.run(scenario())
 

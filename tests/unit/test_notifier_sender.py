@@ -36,3 +36,20 @@ def test_alert_body_of_a_decoded_record_is_identical_too() -> None:
 def test_digest_body_is_the_digest_payload() -> None:
     digest = new_digest("alice", 1_700_000_000, 1_700_000_060, [_alert(3), _alert(4)])
     assert payload_body(digest) == digest.webhook_payload().to_body()
+
+
+@pytest.mark.parametrize("body", [None, "ok", "x" * 5000])
+def test_delivered_attempt_record_is_the_validated_models_bytes(body) -> None:
+    from pydantic import SecretStr
+
+    from newsalert.domain.delivery import outcome as oc
+    from newsalert.domain.delivery.endpoints import Endpoint
+    from newsalert.schemas import DeliveryAttempt
+    from newsalert.services.notifier.sender import attempt_record
+
+    endpoint = Endpoint("alice", "https://hooks.example.org/alice?token=x", (SecretStr("whsec_MTIzNDU="),))
+    at = datetime(2024, 1, 2, 3, 4, 5, 678901, tzinfo=timezone.utc)
+    record = attempt_record(_alert(5), endpoint, 1, oc.from_status(204), at, 12.5, DeliveryAttempt.clip_body(body))
+    validated = DeliveryAttempt.model_validate(record.model_dump())
+    assert record.to_json() == validated.to_json()
+    assert DeliveryAttempt.model_validate_json(record.to_json()) == validated
