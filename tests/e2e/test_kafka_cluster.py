@@ -225,6 +225,11 @@ def test_the_whole_pipeline_runs_over_sasl_ssl(cluster, receiver, tmp_path):
         assert not receiver.wait_for_ids(expected, timeout=90)
     finally:
         pipe.stop_all()
+    password = pipe.env["NEWSALERT_KAFKA_SASL_PASSWORD"]
+    for service in pipe.services.values():
+        log = service.log_path.read_text(errors="replace")
+        assert log.strip(), f"{service.name} logged nothing: the check below would prove nothing"
+        assert password not in log, f"{service.name} logged the SASL password"
 
 
 def _status(url: str) -> int:
