@@ -1,11 +1,9 @@
 """Reading the delivery topics back: attempts of a subscriber, its dead letters, and replaying them.
 
-Used by ``newsalert deliveries``, the notifier (its feed and subscriber states) and the API's
-console, so no service imports another for it. Each read takes the end offsets first and reads
-every partition up to them, so it terminates however busy the topic is; records are filtered on
-the key (the subscriber id) before they are parsed. A replay re-publishes the dead alerts, unchanged (same
-``webhook_id``, so receivers that de-duplicate see a retry, not a new alert), to ``matches``,
-where the notifier delivers them as new work with a fresh retry schedule.
+Used by ``newsalert deliveries`` and the API's console. Each read stops at the end offsets taken
+when it starts (``TopicReader.read_to_end``); records are filtered on the key (the subscriber id)
+before they are parsed. A replay re-publishes the dead alerts unchanged (same ``webhook_id``) to
+``matches``, where the notifier delivers them as new work with a fresh retry schedule.
 """
 
 from __future__ import annotations
@@ -14,11 +12,9 @@ import logging
 from datetime import datetime
 from typing import TypeVar
 
-from aiokafka import AIOKafkaConsumer
 from pydantic import BaseModel, ValidationError
 
 from newsalert.adapters.broker import KafkaPublisher, Record
-from newsalert.adapters import kafka_clients
 from newsalert.adapters.reading import KafkaReader, TopicReader
 from newsalert.config import Settings
 from newsalert.errors import TransientError
@@ -52,17 +48,6 @@ async def read_keyed(
             except ValidationError as exc:
                 log.warning("skipping a malformed record at %s[%d]@%d: %s", full, message.partition, message.offset, exc)
     return out
-
-
-def metadata_consumer(settings: Settings, topic: str, client_id: str) -> AIOKafkaConsumer:
-    """A group-less consumer subscribed to ``topic`` only so that ``start()`` loads its metadata;
-    the caller then assigns partitions itself."""
-    return kafka_clients.consumer(
-        settings, topic, group_id=None, enable_auto_commit=False,
-        client_id=client_id, isolation_level="read_committed",
-        # The rules topic carries whole rule-set snapshots, larger than the default fetch size.
-        max_partition_fetch_bytes=settings.rules_feed_max_bytes,
-    )
 
 
 async def attempts_of(settings: Settings, subscriber: str, limit: int | None = None) -> list[DeliveryAttempt]:

@@ -93,9 +93,11 @@ class InMemoryBroker:
             for message in self._partition(topic, number)[(start or {}).get(number, 0) : ends[number]]:
                 yield message
 
-    async def follow(self, topic: str, partitions: Sequence[int] | None = None) -> AsyncIterator[Message]:
+    async def follow(
+        self, topic: str, partitions: Sequence[int] | None = None, *, start: Mapping[int, int] | None = None
+    ) -> AsyncIterator[Message]:
         numbers = list(partitions) if partitions is not None else (await self.partitions(topic) or [0])
-        positions = dict.fromkeys(numbers, 0)
+        positions = {n: (start or {}).get(n, 0) for n in numbers}
         while True:
             progressed = False
             for number in numbers:

@@ -59,8 +59,10 @@ class TopicReader(Protocol):
         called, partition by partition in order; ``TransientError`` past ``timeout_s``."""
         ...
 
-    def follow(self, topic: str, partitions: Sequence[int] | None = None) -> AsyncIterator[Message]:
-        """``read_to_end`` (all of it), then every new record as it arrives, until cancelled."""
+    def follow(
+        self, topic: str, partitions: Sequence[int] | None = None, *, start: Mapping[int, int] | None = None
+    ) -> AsyncIterator[Message]:
+        """``read_to_end`` (no time limit), then every new record as it arrives, until cancelled."""
         ...
 
 
@@ -121,8 +123,10 @@ class KafkaReader:
         except (KafkaError, asyncio.TimeoutError) as exc:
             raise TransientError(f"reading {topic} failed: {exc!r}") from exc
 
-    async def follow(self, topic: str, partitions: Sequence[int] | None = None) -> AsyncIterator[Message]:
-        async for message in self.read_to_end(topic, partitions, timeout_s=float("inf")):
+    async def follow(
+        self, topic: str, partitions: Sequence[int] | None = None, *, start: Mapping[int, int] | None = None
+    ) -> AsyncIterator[Message]:
+        async for message in self.read_to_end(topic, partitions, start=start, timeout_s=float("inf")):
             yield message
         failures = 0
         while True:

@@ -23,9 +23,8 @@ import contextlib
 import logging
 from collections.abc import Iterator, Mapping
 
-from aiokafka import AIOKafkaConsumer, TopicPartition
-from aiokafka.errors import KafkaError
-
+from newsalert.adapters.followed import FollowedTopic
+from newsalert.adapters.reading import KafkaReader, Message, TopicReader
 from newsalert.config import Settings
 from newsalert.errors import TransientError
 from newsalert.schemas.rules_feed import RULES_TOPIC, SubscriptionRecord, decode_feed_record
@@ -41,15 +40,17 @@ _CATCH_UP_EVERY_S = 0.5  # at most one catch-up this often: a flood of unknown s
 class SubscriberDirectory(Mapping[str, Endpoint]):
     """Endpoints by subscriber id: the ``--rules`` file, then the feed; see the module docstring."""
 
-    def __init__(self, settings: Settings, static: Mapping[str, Endpoint] | None = None) -> None:
+    def __init__(
+        self, settings: Settings, static: Mapping[str, Endpoint] | None = None, reader: TopicReader | None = None
+    ) -> None:
         self._settings = settings
         self._topic = settings.topic(RULES_TOPIC)
         self._static = dict(static or {})
         self._snapshot: dict[str, Endpoint] = {}
         self._subscriptions: dict[str, Endpoint] = {}
-        self._consumer: AIOKafkaConsumer | None = None
-        self._partitions: list[TopicPartition] = []
-        self._task: asyncio.Task | None = None
+        self._reader = reader  # None: a Kafka reader of its own, opened by start()
+        self._exit = contextlib.AsyncExitStack()
+        self._followed: FollowedTopic | None = None
         self._last_catch_up = float("-inf")
 
     # -- Mapping ---------------------------------------------------------------------------------
@@ -76,82 +77,44 @@ class SubscriberDirectory(Mapping[str, Endpoint]):
     # -- lifecycle -------------------------------------------------------------------------------
     async def start(self) -> None:
         """Read the feed to its end (``TransientError`` when that fails), then follow it."""
-        from newsalert.adapters.delivery_history import metadata_consumer
-
-        self._consumer = metadata_consumer(self._settings, self._topic, "newsalert-notifier-feed")
+        reader = self._reader
+        if reader is None:
+            reader = await self._exit.enter_async_context(KafkaReader(
+                self._settings, "newsalert-notifier-feed", isolation_level="read_committed",
+                # The rules topic carries whole rule-set snapshots, larger than the default fetch size.
+                max_partition_fetch_bytes=self._settings.rules_feed_max_bytes,
+            ))
+        self._followed = FollowedTopic(reader, self._topic, self._take)
         try:
-            await self._consumer.start()
-            found = self._consumer.partitions_for_topic(self._topic) or {0}
-            self._consumer.unsubscribe()
-            self._partitions = [TopicPartition(self._topic, p) for p in sorted(found)]
-            self._consumer.assign(self._partitions)
-            await self._consumer.seek_to_beginning(*self._partitions)
-            ends = await self._consumer.end_offsets(self._partitions)
-            await asyncio.wait_for(self._read_until(ends), timeout=_LOAD_TIMEOUT_S)
-        except (KafkaError, asyncio.TimeoutError) as exc:
-            await self._consumer.stop()
-            raise TransientError(f"cannot read {self._topic}: {exc!r}") from exc
+            await self._followed.load(_LOAD_TIMEOUT_S)
         except BaseException:
-            await self._consumer.stop()
+            await self._exit.aclose()
             raise
         log.info("rules feed read: %d subscriber(s) from the snapshot, %d active API subscription(s)",
                  len(self._snapshot), len(self._subscriptions))
-        self._task = asyncio.create_task(self._follow(), name="rules-feed")
+        self._followed.follow("rules-feed")
 
     async def stop(self) -> None:
         """Stop following and disconnect."""
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-        if self._consumer is not None:
-            await self._consumer.stop()
+        if self._followed is not None:
+            await self._followed.stop()
+        await self._exit.aclose()
 
     async def catch_up(self) -> None:
         """Wait (bounded) until the background reader has reached the feed's current end."""
-        if self._task is None or self._consumer is None:
+        if self._followed is None:
             return
         loop = asyncio.get_running_loop()
         if loop.time() - self._last_catch_up < _CATCH_UP_EVERY_S:
             return
         self._last_catch_up = loop.time()
         try:
-            ends = await self._consumer.end_offsets(self._partitions)
-            deadline = loop.time() + _CATCH_UP_TIMEOUT_S
-            while loop.time() < deadline:
-                if await self._reached(ends):
-                    return
-                await asyncio.sleep(0.05)
-        except KafkaError as exc:
+            await self._followed.caught_up(_CATCH_UP_TIMEOUT_S)
+        except TransientError as exc:
             log.warning("could not catch up with %s (%s)", self._topic, exc)
 
     # -- reading ---------------------------------------------------------------------------------
-    async def _reached(self, ends: dict[TopicPartition, int]) -> bool:
-        """True once every partition's read position is at or past ``ends``."""
-        for tp, end in ends.items():
-            if await self._consumer.position(tp) < end:
-                return False
-        return True
-
-    async def _read_until(self, ends: dict[TopicPartition, int]) -> None:
-        while not await self._reached(ends):
-            await self._read_batch()
-
-    async def _follow(self) -> None:
-        while True:
-            try:
-                await self._read_batch()
-            except KafkaError as exc:  # the broker away: keep what we know, try again
-                log.warning("following %s failed (%s); retrying", self._topic, exc)
-                await asyncio.sleep(1.0)
-
-    async def _read_batch(self) -> None:
-        batches = await self._consumer.getmany(timeout_ms=500)
-        for records in batches.values():
-            for record in records:
-                self._take(record)
-
-    def _take(self, record) -> None:
+    def _take(self, record: Message) -> None:
         """Apply one feed record; a malformed one is logged and leaves the previous state."""
         try:
             decoded = decode_feed_record(record.key, record.value)

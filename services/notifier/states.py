@@ -15,16 +15,14 @@ dead-lettered as ``gone``. Nothing is lost either way: dead letters can be repla
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
 
-from aiokafka import AIOKafkaConsumer, TopicPartition  # noqa: F401 - type of _consumer
-from aiokafka.errors import KafkaError
 from pydantic import ValidationError
 
+from newsalert.adapters.followed import FollowedTopic
+from newsalert.adapters.reading import KafkaReader, Message, TopicReader
 from newsalert.config import Settings
-from newsalert.errors import TransientError
 from newsalert.schemas import SubscriberState
 
 log = logging.getLogger(__name__)
@@ -35,12 +33,13 @@ _LOAD_TIMEOUT_S = 60.0
 class SubscriberStates:
     """The latest ``SubscriberState`` of every subscriber; see the module docstring."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, reader: TopicReader | None = None) -> None:
         self._settings = settings
         self._topic = settings.topic("deliveries.subscribers")
         self._states: dict[str, SubscriberState] = {}
-        self._consumer: AIOKafkaConsumer | None = None
-        self._task: asyncio.Task | None = None
+        self._reader = reader  # None: a Kafka reader of its own, opened by start()
+        self._exit = contextlib.AsyncExitStack()
+        self._followed: FollowedTopic | None = None
 
     def is_disabled(self, subscriber: str) -> bool:
         """True while the subscriber's latest state is ``disabled``."""
@@ -57,56 +56,27 @@ class SubscriberStates:
 
     async def start(self) -> None:
         """Read the topic to its end (raises ``TransientError`` when that fails), then follow it."""
-        from newsalert.adapters.delivery_history import metadata_consumer
-
-        self._consumer = metadata_consumer(self._settings, self._topic, "newsalert-notifier-states")
+        reader = self._reader
+        if reader is None:
+            reader = await self._exit.enter_async_context(
+                KafkaReader(self._settings, "newsalert-notifier-states", isolation_level="read_committed"))
+        self._followed = FollowedTopic(reader, self._topic, self._take)
         try:
-            await self._consumer.start()
-            found = self._consumer.partitions_for_topic(self._topic) or {0}
-            self._consumer.unsubscribe()
-            partitions = [TopicPartition(self._topic, p) for p in sorted(found)]
-            self._consumer.assign(partitions)
-            await self._consumer.seek_to_beginning(*partitions)
-            ends = await self._consumer.end_offsets(partitions)
-            await asyncio.wait_for(self._read_until(ends), timeout=_LOAD_TIMEOUT_S)
-        except (KafkaError, asyncio.TimeoutError) as exc:
-            await self._consumer.stop()
-            raise TransientError(f"cannot read {self._topic}: {exc!r}") from exc
+            await self._followed.load(_LOAD_TIMEOUT_S)
+        except BaseException:
+            await self._exit.aclose()
+            raise
         if self.disabled():
             log.warning("disabled subscribers (410 Gone earlier): %s", ", ".join(sorted(self.disabled())))
-        self._task = asyncio.create_task(self._follow(), name="subscriber-states")
+        self._followed.follow("subscriber-states")
 
     async def stop(self) -> None:
         """Stop following and disconnect."""
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-        if self._consumer is not None:
-            await self._consumer.stop()
+        if self._followed is not None:
+            await self._followed.stop()
+        await self._exit.aclose()
 
-    async def _read_until(self, ends: dict[TopicPartition, int]) -> None:
-        while True:
-            positions = {tp: await self._consumer.position(tp) for tp in ends}
-            if all(positions[tp] >= end for tp, end in ends.items()):
-                return
-            await self._read_batch()
-
-    async def _follow(self) -> None:
-        while True:
-            try:
-                await self._read_batch()
-            except KafkaError as exc:  # the broker away: keep the states we have, try again
-                log.warning("following %s failed (%s); retrying", self._topic, exc)
-                await asyncio.sleep(1.0)
-
-    async def _read_batch(self) -> None:
-        batches = await self._consumer.getmany(timeout_ms=500)
-        for records in batches.values():
-            for record in records:
-                self._take(record)
-
-    def _take(self, record) -> None:
+    def _take(self, record: Message) -> None:
         if record.value is None:  # a tombstone: forget the subscriber's state
             if record.key:
                 self._states.pop(record.key.decode("utf-8", "replace"), None)

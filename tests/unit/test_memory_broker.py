@@ -1,5 +1,5 @@
 """The in-memory broker keeps the boundary's contracts, and readers written against the boundary
-(the API's feed and attempt readers) run on it without Kafka."""
+(the API's feed and attempts, the notifier's subscriber states and directory) run on it without Kafka."""
 
 from __future__ import annotations
 
@@ -13,10 +13,12 @@ from newsalert.adapters.broker import Record
 from newsalert.adapters.memory_broker import InMemoryBroker
 from newsalert.config import Settings
 from newsalert.errors import TransientError
-from newsalert.schemas.delivery import DeliveryAttempt
+from newsalert.schemas.delivery import DeliveryAttempt, SubscriberState
 from newsalert.schemas.rules_feed import FeedSubscriber, SubscriptionRecord, subscription_key
 from newsalert.services.api.deliveries import SCAN_MAX, read_attempts
 from newsalert.services.api.store import read_feed
+from newsalert.services.notifier.feed import SubscriberDirectory
+from newsalert.services.notifier.states import SubscriberStates
 
 SECRET = "whsec_" + "QUJDREVGR0hJSktMTU5PUFFSU1RVVldYWVo0NTY3ODk="
 
@@ -92,3 +94,37 @@ async def test_the_api_reads_only_the_newest_attempts_of_the_subscribers_partiti
     assert found.items[-1].webhook_id == f"msg_{SCAN_MAX + 4}"
     assert found.note is not None and "newest" in found.note
     assert (await read_attempts(settings, "nobody-else", 5, broker)).items == []
+
+
+async def test_the_notifier_keeps_disabled_subscribers_from_the_topic_and_follows_it():
+    settings = Settings(_env_file=None, topic_prefix="m-")
+    broker = InMemoryBroker()
+    at = datetime(2026, 12, 1, tzinfo=timezone.utc)
+    gone = SubscriberState(subscriber="gone", status="disabled", reason="410", at=at)
+    await broker.publish("m-deliveries.subscribers", gone.to_json(), key=b"gone")
+    states = SubscriberStates(settings, broker)
+    await states.start()
+    try:
+        assert states.is_disabled("gone")
+        back = SubscriberState(subscriber="gone", status="enabled", reason="operator", at=at)
+        await broker.publish("m-deliveries.subscribers", back.to_json(), key=b"gone")
+        for _ in range(100):
+            await asyncio.sleep(0)
+        assert not states.is_disabled("gone")
+    finally:
+        await states.stop()
+
+
+async def test_the_notifier_directory_catches_up_with_a_subscription_made_after_its_start():
+    settings = Settings(_env_file=None, topic_prefix="m-")
+    broker = InMemoryBroker()
+    directory = SubscriberDirectory(settings, {}, broker)
+    await directory.start()
+    try:
+        assert directory.get("late") is None
+        record = _subscription("late").model_copy(update={"status": "active"})
+        await broker.publish("m-rules", record.to_json(), key=subscription_key("late"))
+        await directory.catch_up()
+        assert directory["late"].url == "https://example.org/late"
+    finally:
+        await directory.stop()
