@@ -10,6 +10,7 @@
 - ``RetryEnvelope``    an alert (or digest) waiting for its next attempt, on ``deliveries.retry.<tier>``
 - ``SubscriberState``  a subscriber disabled (410) or enabled again, on ``deliveries.subscribers``
 - ``ClaimBatch``       de-duplication claims of delivered stories, on ``matches.claims``
+- ``SeenEntries``      ids of a feed's entries already published, on ``feeds.seen`` (``newsalert.schemas.feeds``)
 
 JSON Schema files for non-Python producers and consumers are generated into ``schemas/json/``
 by ``newsalert schemas export`` (see ``newsalert.schemas.export``).

@@ -16,6 +16,7 @@ from pydantic import BaseModel
 from newsalert.schemas.alert import Alert, WebhookPayload
 from newsalert.schemas.article import Article
 from newsalert.schemas.dedup import ClaimBatch
+from newsalert.schemas.feeds import SeenEntries
 from newsalert.schemas.delivery import DeadDelivery, DeliveryAttempt, RetryEnvelope, SubscriberState
 from newsalert.schemas.digest import DigestPayload
 from newsalert.schemas.rejected import RejectedRecord
@@ -34,6 +35,7 @@ WIRE_MODELS: tuple[type[BaseModel], ...] = (
     ClaimBatch,
     RuleSetSnapshot,
     SubscriptionRecord,
+    SeenEntries,
 )
 """Every model that travels on a topic or over HTTP."""
 
