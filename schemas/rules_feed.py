@@ -177,7 +177,7 @@ def decode_feed_record(key: bytes | None, value: bytes | None) -> tuple[str, str
     if name == RULESET_KEY:
         if value is None:
             return ("ruleset", "", None)
-        return ("ruleset", "", RuleSetSnapshot.model_validate(json.loads(value)))
+        return ("ruleset", "", RuleSetSnapshot.model_validate_json(value))  # in pydantic-core: twice as fast
     if name.startswith(SUBSCRIPTION_PREFIX):
         sub_id = name[len(SUBSCRIPTION_PREFIX) :]
         if value is None:

@@ -17,13 +17,18 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
+from operator import attrgetter
 
+from newsalert.domain.gcpause import collector_paused
 from newsalert.domain.query.ast import Node
 from newsalert.domain.query.parser import TermLists
 from newsalert.domain.rulefile import CompiledRule, RuleSet, build_rule_set, compile_rule, parse_term_lists
 from newsalert.errors import QuerySyntaxError
 from newsalert.schemas.rules import Rule
 from newsalert.schemas.rules_feed import FeedSubscriber, RuleSetSnapshot, SubscriptionRecord, effective_version, inline_rule_id
+
+
+_ID = attrgetter("id")
 
 
 @dataclass(frozen=True)
@@ -36,6 +41,11 @@ class Merged:
 
 def snapshot_of(rule_set: RuleSet) -> RuleSetSnapshot:
     """The feed snapshot of a loaded rule file (secrets included: see ``newsalert.schemas.rules_feed``)."""
+    with collector_paused():
+        return _snapshot_of(rule_set)
+
+
+def _snapshot_of(rule_set: RuleSet) -> RuleSetSnapshot:
     return RuleSetSnapshot(
         version=rule_set.version,
         source=rule_set.source,
@@ -51,35 +61,48 @@ def snapshot_of(rule_set: RuleSet) -> RuleSetSnapshot:
     )
 
 
-def snapshot_rule_set(snapshot: RuleSetSnapshot, previous: RuleSet | None = None) -> RuleSet:
+def snapshot_rule_set(snapshot: RuleSetSnapshot, parsed: dict[str, Node] | None = None) -> RuleSet:
     """The snapshot's own rule set, compiled (``RuleFileError`` if it is not a valid one).
 
-    With the ``previous`` rule set, only the queries it did not have are parsed (when the term
-    lists are the same): a changed snapshot of 100,000 rules costs the rules that changed.
+    ``parsed``: a memo of queries parsed with the snapshot's term lists (``QueryMemo``), so that a
+    changed snapshot of 100,000 rules parses only the queries that changed.
     """
     built = build_rule_set(
-        snapshot.subscribers, snapshot.rules, source=snapshot.source or "<rules feed>", lists=snapshot.lists,
-        parsed=parsed_queries(previous, snapshot.lists),
+        snapshot.subscribers, snapshot.rules, source=snapshot.source or "<rules feed>", lists=snapshot.lists, parsed=parsed,
     )
     # The snapshot's version names it on every alert; it equals the file's version by construction.
     return replace(built, version=snapshot.version)
 
 
-def parsed_queries(previous: RuleSet | None, lists: Mapping[str, Sequence[str]]) -> dict[str, Node]:
-    """Query text -> parsed node of the rules of ``previous``, if it had the same term ``lists``."""
-    if previous is None or dict(previous.lists) != {name: tuple(items) for name, items in lists.items()}:
-        return {}
-    return {rule.query: rule.node for rule in previous.rules}
+class QueryMemo:
+    """Query text -> parsed node, for one set of term lists (a query's meaning depends on them)."""
+
+    def __init__(self) -> None:
+        self._lists: dict[str, tuple[str, ...]] | None = None
+        self._nodes: dict[str, Node] = {}
+
+    def for_lists(self, lists: Mapping[str, Sequence[str]]) -> dict[str, Node]:
+        """The memo valid for ``lists`` (emptied when they changed)."""
+        key = {name: tuple(items) for name, items in lists.items()}
+        if key != self._lists:
+            self._lists, self._nodes = key, {}
+        return self._nodes
+
+    def trim(self, rule_set: RuleSet) -> None:
+        """Forget queries no rule uses when they outnumber the rules (bounds the memory)."""
+        if len(self._nodes) > 2 * len(rule_set.rules) + 1000:
+            self._nodes = {rule.query: rule.node for rule in rule_set.rules}
 
 
-def merge(base: RuleSet, subscriptions: Mapping[str, SubscriptionRecord], parsed: Mapping[str, Node] | None = None) -> Merged:
+def merge(base: RuleSet, subscriptions: Mapping[str, SubscriptionRecord], parsed: dict[str, Node] | None = None) -> Merged:
     """``base`` (a compiled snapshot) with the active ``subscriptions`` merged in.
 
-    ``parsed``: query texts already parsed with ``base``'s lists (``parsed_queries``).
+    ``parsed``: a memo of queries parsed with ``base``'s lists (``QueryMemo``).
     """
     warnings: list[str] = []
     subscribers = dict(base.subscribers)
-    rules: dict[str, CompiledRule] = {rule.id: rule for rule in base.rules}
+    rules: dict[str, CompiledRule] = dict(zip(map(_ID, base.rules), base.rules))
+    base_ids = rules.keys() - ()  # a set, before inline rules are added
     extra_notify: dict[str, list[str]] = {}
     merged: list[SubscriptionRecord] = []
     lists = parse_term_lists(base.lists)  # inline queries of subscriptions may use the file's lists too
@@ -94,7 +117,7 @@ def merge(base: RuleSet, subscriptions: Mapping[str, SubscriptionRecord], parsed
         if inline is None:
             continue
         for rule_id in record.rule_ids:
-            if rule_id in rules and rule_id in {r.id for r in base.rules}:
+            if rule_id in base_ids:
                 extra_notify.setdefault(rule_id, []).append(sub_id)
             else:
                 warnings.append(f"subscription {sub_id!r}: rule {rule_id!r} is not in the rule file (skipped)")
@@ -110,7 +133,7 @@ def merge(base: RuleSet, subscriptions: Mapping[str, SubscriptionRecord], parsed
 
 def _inline_rules(
     record: SubscriptionRecord, existing: Mapping[str, CompiledRule], warnings: list[str], lists: TermLists,
-    parsed: Mapping[str, Node] | None = None,
+    parsed: dict[str, Node] | None = None,
 ) -> list[CompiledRule] | None:
     """The subscription's inline rules compiled, or None (with a warning) if one is unusable."""
     out = []

@@ -42,6 +42,7 @@ from typing import Any, Iterable, Mapping
 import yaml
 from pydantic import BaseModel, ValidationError
 
+from newsalert.domain.gcpause import collector_paused
 from newsalert.domain.query.ast import Node, Term
 from newsalert.domain.query.parser import LIST_NAME, TermLists, parse_list, parse_query
 from newsalert.errors import QuerySyntaxError, RuleFileError
@@ -131,15 +132,19 @@ class RuleSet:
     lists: dict[str, tuple[str, ...]] = field(default_factory=dict)  # as written, for the rules feed
 
 
-def compile_rule(rule: Rule, line: int = 0, lists: TermLists | None = None, parsed: Mapping[str, Node] | None = None) -> CompiledRule:
+def compile_rule(rule: Rule, line: int = 0, lists: TermLists | None = None, parsed: dict[str, Node] | None = None) -> CompiledRule:
     """Parse ``rule``'s query (raises ``QuerySyntaxError``); for rules that come from an API.
 
     ``lists`` are the parsed named term lists its query may use (``parse_term_lists``);
-    ``parsed`` maps query texts already parsed with the same lists to their nodes (a rule set
-    rebuilt after a change parses only the queries it did not have).
+    ``parsed`` is a memo of query text -> node parsed with the same lists, read and filled here
+    (a rule set rebuilt after a change parses only the queries it did not have).
     """
-    node = parsed.get(rule.query) if parsed else None
-    return _compiled(rule, node if node is not None else parse_query(rule.query, lists), line)
+    if parsed is None:
+        return _compiled(rule, parse_query(rule.query, lists), line)
+    node = parsed.get(rule.query)
+    if node is None:
+        node = parsed[rule.query] = parse_query(rule.query, lists)
+    return _compiled(rule, node, line)
 
 
 def _compiled(rule: Rule, node: Node, line: int) -> CompiledRule:
@@ -162,17 +167,28 @@ def build_rule_set(
     rules: Iterable[Rule],
     source: str = "<rules feed>",
     lists: Mapping[str, Iterable[str]] | None = None,
-    parsed: Mapping[str, Node] | None = None,
+    parsed: dict[str, Node] | None = None,
 ) -> RuleSet:
     """A rule set from already validated models (a ``rules`` topic snapshot, the API).
 
-    ``parsed``: query texts already parsed with the same ``lists`` (see ``compile_rule``).
+    ``parsed``: a memo of queries parsed with the same ``lists`` (see ``compile_rule``).
 
     The same cross-checks as a file load (unique ids, ``notify`` naming known subscribers, every
     query parsed) and the same ``version`` for the same content, so a snapshot of a file rebuilds
     into the rule set the file loads into. Positions are unknown: problems are at line 1 and
     name the rule. Raises ``RuleFileError`` with every problem.
     """
+    with collector_paused():
+        return _build_rule_set(subscribers, rules, source, lists, parsed)
+
+
+def _build_rule_set(
+    subscribers: Iterable[Subscriber],
+    rules: Iterable[Rule],
+    source: str,
+    lists: Mapping[str, Iterable[str]] | None,
+    parsed: dict[str, Node] | None,
+) -> RuleSet:
     problems: list[Problem] = []
     raw_lists = {name: tuple(items) for name, items in (lists or {}).items()}
     parsed_lists: dict[str, tuple[Term, ...]] = {}
@@ -208,6 +224,11 @@ def build_rule_set(
 
 def load_rule_file(path: str | os.PathLike[str], env: Mapping[str, str] | None = None) -> RuleSet:
     """Load and check the rule file at ``path``; raises ``RuleFileError`` with every problem."""
+    return load_rule_text(read_rule_text(path), str(path), env)
+
+
+def read_rule_text(path: str | os.PathLike[str]) -> str:
+    """The text of the rule file at ``path`` (``RuleFileError`` if unreadable or not UTF-8)."""
     name = str(path)
     try:
         data = Path(path).read_bytes()
@@ -219,12 +240,13 @@ def load_rule_file(path: str | os.PathLike[str], env: Mapping[str, str] | None =
         line = data.count(b"\n", 0, exc.start) + 1
         column = exc.start - (data.rfind(b"\n", 0, exc.start) + 1) + 1
         raise RuleFileError([Problem(name, line, column, "rule file is not valid UTF-8")]) from None
-    return load_rule_text(text, name, env)
+    return text
 
 
 def load_rule_text(text: str, filename: str = "<string>", env: Mapping[str, str] | None = None) -> RuleSet:
     """Load and check rule-file ``text``; ``env`` defaults to ``os.environ`` for ``${VAR}``."""
-    return _Loader(text, filename, os.environ if env is None else env).load()
+    with collector_paused():  # a big file makes millions of objects that live on
+        return _Loader(text, filename, os.environ if env is None else env).load()
 
 
 # --- YAML with locations ------------------------------------------------------------------------

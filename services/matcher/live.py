@@ -19,7 +19,8 @@ before the rule set is known) and stopped after it. It does three things:
    (modification time, size and content hash). On a change it validates the whole file: valid ->
    publishes the new snapshot to ``rules`` (every worker, this one included, switches when it
    reads it back); invalid -> keeps the last good rule set and logs every problem with
-   file:line:column (secrets never shown).
+   file:line:column (secrets never shown). Only the rule items whose text changed are read
+   again (``newsalert.domain.rule_items``).
 
 Several workers watching the same file all publish the same snapshot: the versions are equal, so
 readers switch once. Workers started with *different* files would each publish theirs: run all
@@ -41,8 +42,10 @@ from mode import Service
 from newsalert.adapters import kafka_clients
 from newsalert.adapters.broker import KafkaPublisher
 from newsalert.config import Settings
-from newsalert.domain.live_rules import merge, parsed_queries, snapshot_of, snapshot_rule_set
-from newsalert.domain.rulefile import RuleFileError, RuleSet, load_rule_file
+from newsalert.domain.gcpause import collector_paused
+from newsalert.domain.live_rules import QueryMemo, merge, snapshot_of, snapshot_rule_set
+from newsalert.domain.rule_items import RuleFileReader
+from newsalert.domain.rulefile import RuleFileError, RuleSet
 from newsalert.errors import TransientError
 from newsalert.schemas.rules_feed import RULES_TOPIC, RuleSetSnapshot, SubscriptionRecord, decode_feed_record, ruleset_key
 
@@ -58,12 +61,13 @@ class FeedState:
         self.snapshot: RuleSetSnapshot | None = None
         self.subscriptions: dict[str, SubscriptionRecord] = {}
         self._base: RuleSet | None = None  # the snapshot compiled, cached per snapshot version
-        self._effective: RuleSet | None = None  # the last effective rule set
+        self._queries = QueryMemo()
 
     def apply(self, key: bytes | None, value: bytes | None) -> bool:
         """Apply one record; True if the effective rule set may have changed."""
         try:
-            decoded = decode_feed_record(key, value)
+            with collector_paused():  # a snapshot of 100,000 rules
+                decoded = decode_feed_record(key, value)
         except ValueError as exc:
             # A foreign or corrupt record: keep the previous state for that key.
             log.error("ignored an invalid record of the rules topic (key %r): %s", key, str(exc)[:500])
@@ -86,14 +90,16 @@ class FeedState:
         """The effective rule set (None before any snapshot); ``RuleFileError`` for a bad snapshot."""
         if self.snapshot is None:
             return None
-        # Queries parsed for the previous rule set are not parsed again: a change costs the
-        # rules that changed (the term lists must be the same for that).
+        # Queries parsed for an earlier rule set are not parsed again: a change costs the rules
+        # that changed.
+        parsed = self._queries.for_lists(self.snapshot.lists)
         if self._base is None or self._base.version != self.snapshot.version:
-            self._base = snapshot_rule_set(self.snapshot, self._effective or self._base)
-        merged = merge(self._base, self.subscriptions, parsed_queries(self._effective, self._base.lists))
+            self._base = snapshot_rule_set(self.snapshot, parsed)
+        with collector_paused():
+            merged = merge(self._base, self.subscriptions, parsed)
         for warning in merged.warnings:
             log.warning("%s", warning)
-        self._effective = merged.rule_set
+        self._queries.trim(merged.rule_set)
         return merged.rule_set
 
 
@@ -108,12 +114,15 @@ class LiveRulesService(Service):
         install: Callable[[RuleSet], Awaitable[None]],
         *,
         installed_version: str | None = None,
+        reader: RuleFileReader | None = None,
         **kwargs,
     ) -> None:
         self.settings = settings
         self.rules_path = rules_path
         self.file_rule_set = file_rule_set
         self.install = install
+        # Reloads read only the rule items whose text changed (pass the reader of the first load).
+        self.reader = reader or RuleFileReader()
         self.feed = FeedState()
         self.topic = settings.topic(RULES_TOPIC)
         self._consumer: AIOKafkaConsumer | None = None
@@ -205,7 +214,7 @@ class LiveRulesService(Service):
     async def reload(self) -> None:
         """Validate the changed file; publish it if valid, log every problem if not."""
         try:
-            rule_set = await asyncio.to_thread(load_rule_file, self.rules_path)
+            rule_set = await asyncio.to_thread(self.reader.load_file, self.rules_path)
         except RuleFileError as exc:
             log.error(
                 "%s changed but is not valid (%d problem(s)); matching goes on with version %s:\n%s",

@@ -28,7 +28,9 @@ from newsalert.adapters import kafka_pacing
 from newsalert.adapters.broker import KafkaPublisher
 from newsalert.adapters.topics import ensure_topics
 from newsalert.config import Settings, get_settings
-from newsalert.domain.rulefile import RuleFileError, RuleSet, load_rule_file
+from newsalert.domain.gcpause import keep_out_of_collections
+from newsalert.domain.rule_items import RuleFileReader
+from newsalert.domain.rulefile import RuleFileError, RuleSet
 from newsalert.errors import SetupError, TransientError
 from newsalert.services.matcher.app import MatcherState, OutputService, build_app, faust_datadir
 from newsalert.services.matcher.live import LiveRulesService
@@ -43,8 +45,10 @@ def run(rules_path: Path, port: int) -> None:
     """Run the matcher worker in the foreground; exits the process when it stops."""
     settings = get_settings()
     kafka_pacing.install(settings)
-    ruleset = load_rules_or_exit(rules_path)
+    reader = RuleFileReader()  # kept by the file watch: reloads read the changed rules only
+    ruleset = load_rules_or_exit(rules_path, reader)
     matcher = build_matcher(settings, ruleset)
+    keep_out_of_collections()
     # faust's worker runs on this loop; the topics are created on it first so that no other
     # loop is left behind (faust looks the current loop up when it starts).
     loop = asyncio.new_event_loop()
@@ -75,8 +79,9 @@ def run(rules_path: Path, port: int) -> None:
             matcher = await asyncio.to_thread(build_matcher, settings, rule_set)
         state.matcher = matcher
         state.rules_loaded = len(rule_set.rules)
+        keep_out_of_collections()
 
-    live = LiveRulesService(settings, rules_path, ruleset, install, installed_version=ruleset.version)
+    live = LiveRulesService(settings, rules_path, ruleset, install, installed_version=ruleset.version, reader=reader)
     start_watchdog(settings, state)
     worker = faust.Worker(
         app,
@@ -115,10 +120,10 @@ def start_watchdog(settings: Settings, state: MatcherState) -> Watchdog | None:
     return watchdog
 
 
-def load_rules_or_exit(rules_path: Path) -> RuleSet:
+def load_rules_or_exit(rules_path: Path, reader: RuleFileReader | None = None) -> RuleSet:
     """The validated rule set, or every problem on stderr and exit status 1."""
     try:
-        return load_rule_file(rules_path)
+        return (reader or RuleFileReader()).load_file(rules_path)
     except RuleFileError as exc:
         print(f"newsalert matcher: {rules_path} is not a valid rule file ({len(exc.problems)} problem(s)):", file=sys.stderr)
         for problem in exc.problems:

@@ -21,8 +21,9 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from operator import attrgetter
 from datetime import datetime, timezone
 from typing import Protocol
 
@@ -102,7 +103,7 @@ class ArticleMatcher:
         dedup: bool = False,
     ) -> None:
         self.engine = engine
-        self.rules = {rule.id: rule for rule in rules}
+        self.rules = dict(zip(map(attrgetter("id"), rules), rules))
         self.ruleset_version = ruleset_version
         self.matches_topic = matches_topic
         self.rejected_topic = rejected_topic
@@ -111,6 +112,8 @@ class ArticleMatcher:
         # (``DEDUP_HEADER``), which the notifier de-duplicates on (services/notifier/claims.py).
         self.dedup = dedup
         self._encoder = AlertEncoder()  # caches the encoded rules and subscribers of this rule set
+        # The term lists the engine's queries were parsed with (set by ``build_matcher``).
+        self.rule_lists: Mapping[str, Sequence[str]] | None = None
 
     def process(self, raw: bytes | None, position: SourcePosition) -> Outcome:
         """The records to publish for ``raw`` read at ``position``; never raises for a bad record."""
@@ -272,7 +275,7 @@ def build_matcher(settings: Settings, ruleset: RuleSet, *, dedup: bool = True, e
     ``NEWSALERT_DEDUP_WINDOW`` is its setting), on in the service. ``engine``: one that already
     matches ``ruleset``'s rules (see :func:`changed_matcher`).
     """
-    return ArticleMatcher(
+    matcher = ArticleMatcher(
         engine if engine is not None else Engine(ruleset.rules),
         ruleset.rules,
         ruleset.version,
@@ -280,6 +283,8 @@ def build_matcher(settings: Settings, ruleset: RuleSet, *, dedup: bool = True, e
         rejected_topic=settings.topic("articles.rejected"),
         dedup=dedup,
     )
+    matcher.rule_lists = ruleset.lists
+    return matcher
 
 
 def changed_matcher(settings: Settings, current: ArticleMatcher, ruleset: RuleSet, *, dedup: bool = True) -> ArticleMatcher | None:
@@ -290,10 +295,10 @@ def changed_matcher(settings: Settings, current: ArticleMatcher, ruleset: RuleSe
     and use only the returned matcher afterwards.
     """
     engine = current.engine
-    if not isinstance(engine, Engine):
-        return None
+    if not isinstance(engine, Engine) or current.rule_lists != ruleset.lists:
+        return None  # a query's meaning depends on the term lists: changed lists, all anew
     changes = engine.changes(ruleset.rules)
-    if len(changes[0]) + len(changes[1]) > settings.rules_incremental_max:
+    if len(changes) > settings.rules_incremental_max:
         return None
     engine.update(ruleset.rules, changes)
     return build_matcher(settings, ruleset, dedup=dedup, engine=engine)
