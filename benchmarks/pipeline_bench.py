@@ -15,6 +15,8 @@ and stamps each record's Kafka timestamp with the publish time (the matcher copi
 alert's ``ingested_at``). Latency = receipt time at the receiver - publish time of the article.
 
 Phases: the raw limit (aiokafka producing and consuming the same article bytes, no processing),
+the stage phases (``stage_phases.py``: raw signed HTTP, a bare aiokafka relay, the notifier alone
+on pre-filled alerts, the matcher's pure engine; each stage is reported as a ratio to its limit),
 then one phase per offered load (token-paced for ``--duration`` s) and one at the maximum
 (published as fast as the broker acknowledges, for ``--duration`` s or until ``--max-articles``). After publishing, a phase
 waits until both consumer groups have no lag (everything matched and delivered) or ``--drain`` s
@@ -62,6 +64,7 @@ from newsalert.config import Settings  # noqa: E402
 from newsalert.domain.articles import InvalidArticle, parse_article  # noqa: E402
 from newsalert.errors import SetupError  # noqa: E402
 from expected_alerts import ExpectedAlerts  # noqa: E402
+from stage_phases import run_stages  # noqa: E402
 
 DATA = ROOT / ".." / "shared" / "data"
 CORPORA = (DATA / "bbc.jsonl", DATA / "reuters21578.jsonl")
@@ -702,7 +705,7 @@ class Bench:
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--loads", default="100,200,500,1000,2000", help="offered loads, articles/s, comma-separated")
+    parser.add_argument("--loads", default="100,200,400,700,1000", help="offered loads, articles/s, comma-separated")
     parser.add_argument("--no-max", action="store_true", help="skip the flat-out phase")
     parser.add_argument("--duration", type=float, default=20.0, help="seconds of publishing per phase")
     parser.add_argument("--drain", type=float, default=30.0, help="most seconds to wait after publishing for the lag to reach 0")
@@ -713,6 +716,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--notifiers", type=int, default=1, help="notifier processes (one consumer group)")
     parser.add_argument("--max-articles", type=int, default=22_000, help="most articles published in the max phase")
     parser.add_argument("--raw-count", type=int, default=100_000, help="records for the raw aiokafka limit")
+    parser.add_argument("--stage-alerts", type=int, default=20_000, help="alerts for the raw HTTP, bare relay and notifier-alone phases")
+    parser.add_argument("--engine-articles", type=int, default=3_000, help="articles for the pure engine phase")
+    parser.add_argument("--no-stages", dest="stages", action="store_false",
+                        help="skip the stage phases (raw HTTP, bare relay, notifier alone, pure engine)")
     parser.add_argument("--no-profile", dest="profile", action="store_false",
                         help="do not py-spy the first matcher and notifier during the max phase")
     parser.add_argument("--quick", action="store_true", help="small smoke run: 1,000 rules, loads 100,500, 8 s phases (overrides those flags)")
@@ -723,6 +730,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if args.quick:
         args.rules, args.loads, args.duration, args.drain, args.raw_count, args.max_articles = 1000, "100,500", 8.0, 20.0, 30_000, 5000
+        args.stage_alerts, args.engine_articles = 5000, 500
     args.load_list = [float(x) for x in args.loads.split(",") if x.strip()]
     return args
 
@@ -752,11 +760,12 @@ def main(argv: list[str] | None = None) -> None:
         print(f"raw aiokafka limit: {args.raw_count:,} records ...", file=sys.stderr, flush=True)
         raw = raw_limit(bench, args.raw_count)
         print(f"  {raw['articles_per_s']:,.0f} articles/s", file=sys.stderr, flush=True)
+        stages = run_stages(bench) if args.stages else None
         phases = [(f"load{rate:g}", rate) for rate in args.load_list] + ([] if args.no_max else [("max", None)])
         results = [Phase(bench, label, rate).run() for label, rate in phases]
     total = time.perf_counter() - started
     report = {"command": command.strip(), "machine": host_info, "args": {k: v for k, v in vars(args).items() if k != "load_list"},
-              "raw": raw, "phases": [asdict(r) for r in results], "total_s": total, "partitions": bench.partitions}
+              "raw": raw, "stages": stages, "phases": [asdict(r) for r in results], "total_s": total, "partitions": bench.partitions}
     (bench.run_dir / "results.json").write_text(json.dumps(report, indent=1), encoding="utf-8")
     from pipeline_report import render, plot, write_section
 

@@ -68,6 +68,7 @@ def render(report: dict) -> str:
         "",
         *_process_table(phases),
         "",
+        *_stages(report),
         *_targets(report),
         *_profiles(phases),
         "",
@@ -112,6 +113,15 @@ machine). Session of 2026-12-01 (the first runs, 2026-11-28, missed every target
   settling all acknowledgements in order instead of one per alert (no difference); two matchers and two notifiers
   (2026-11-28: no gain on 2 cores with the broker on them).
 """
+
+
+def _stages(report: dict) -> list[str]:
+    """The stage phases' ratio table and targets (absent from reports of older runs)."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from stage_phases import render as render_stages
+
+    lines = render_stages(report)
+    return [*lines, ""] if lines else []
 
 
 def _busy_warning(m: dict) -> list[str]:
