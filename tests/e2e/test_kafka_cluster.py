@@ -38,7 +38,7 @@ from newsalert.adapters.processes import free_port, newsalert_executable
 from newsalert.config import Settings
 from newsalert.domain.delivery.ids import webhook_id
 
-from .conftest import REPO, Pipeline
+from .conftest import REPO, Pipeline, expected_alerts
 
 pytestmark = [pytest.mark.cluster, pytest.mark.timeout(300)]
 
@@ -161,6 +161,8 @@ def test_a_broker_killed_mid_stream_loses_no_alert_and_rejoins(cluster, receiver
     matching = write_articles(articles, "k")
     write_rules(rules, receiver)
     expected = {webhook_id(a, RULE_ID, s) for a in matching for s in SUBSCRIBERS}
+    offline = expected_alerts(pipe, rules, articles)  # `newsalert match`, no broker involved
+    assert {webhook_id(a, r, s) for (a, r), subs in offline.items() for s in subs} == expected
     matcher = pipe.start("matcher", "--rules", str(rules))
     notifier = pipe.start("notifier", "--rules", str(rules))
     replay = subprocess.Popen([newsalert_executable(), "replay", str(articles), "--rate", str(RATE)],

@@ -1,4 +1,4 @@
-"""``start``, ``stop`` and ``status`` of the local broker of one home."""
+"""``start``, ``stop`` and ``status`` of the local broker, or of every node of a local cluster, of one home."""
 
 from __future__ import annotations
 
