@@ -73,10 +73,14 @@ class FeedPoller:
         """Poll, wait the scheduled delay, again, until cancelled."""
         await asyncio.sleep(self.spec.interval_s * self.deps.rand() * self.deps.schedule.jitter)
         while True:
-            result = await self.poll_once()
-            delay = self.deps.schedule.next_delay(self.spec.interval_s, self.failures, self.deps.rand(), result.retry_after)
-            self._log_state(result, delay)
-            await asyncio.sleep(delay)
+            await asyncio.sleep(await self.poll_and_schedule())
+
+    async def poll_and_schedule(self) -> float:
+        """One poll, a log line if the feed's state changed; the seconds until the next poll."""
+        result = await self.poll_once()
+        delay = self.deps.schedule.next_delay(self.spec.interval_s, self.failures, self.deps.rand(), result.retry_after)
+        self._log_state(result, delay)
+        return delay
 
     async def poll_once(self) -> PollResult:
         """Fetch and handle the feed once (see the module docstring)."""

@@ -162,3 +162,20 @@ async def test_full_text_from_the_page_or_the_summary(kafka_settings: Settings, 
     full = bodies[entries[0]["link"]]
     assert story["body"].split("\n\n")[1][:60] in full and "Cookies policy" not in full
     assert bodies[entries[1]["link"]].startswith(entries[1]["summary"][:60])
+
+
+async def test_one_log_line_per_state_change_and_backoff(kafka_settings: Settings, server: FeedServer, caplog) -> None:
+    settings = _settings(kafka_settings, feeds_jitter=0.0)
+    server.routes["flaky"] = Route(docs.rss(docs.items(1)), failures=2)
+    service = await _service(settings, FeedSpec(id="flaky", url=server.url("flaky"), interval="1m"))
+    poller = _poller(service, "flaky")
+    caplog.set_level("INFO", logger="newsalert.feeds")
+    try:
+        delays = [await poller.poll_and_schedule() for _ in range(4)]  # 500, 500, 200, 304
+    finally:
+        await service.stop()
+    assert delays == [60, 120, 60, 60]  # the interval doubled per consecutive error, then back
+    lines = [r.getMessage() for r in caplog.records if r.getMessage().startswith("feed flaky:")]
+    assert len(lines) == 2, lines
+    assert "http_status" in lines[0] and "HTTP 500" in lines[0] and "next try in 60 s" in lines[0]
+    assert lines[1].startswith("feed flaky: ok (HTTP 200, 1 new entries)")
