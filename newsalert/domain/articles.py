@@ -12,6 +12,7 @@ title or body that cleans to nothing becomes ``None``.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -89,3 +90,17 @@ def _id_of(value: Any) -> str | None:
     if isinstance(value, dict) and isinstance(value.get("id"), (str, int)):
         return str(value["id"])[:256]
     return None
+
+
+def decode_article(raw: bytes | None) -> Article:
+    """The cleaned article in a record value; ``InvalidArticle`` naming the field if it is not one."""
+    if raw is None:
+        raise InvalidArticle([FieldProblem("<root>", "the record has no value (a tombstone is not an article)")])
+    try:
+        # Decode explicitly: json.loads on bytes would also accept UTF-16/32, which is not the wire format.
+        value = json.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        raise InvalidArticle([FieldProblem("<root>", f"not UTF-8 text: {exc.reason} at byte {exc.start}")]) from None
+    except json.JSONDecodeError as exc:
+        raise InvalidArticle([FieldProblem("<root>", f"not JSON: {exc.msg} at line {exc.lineno} column {exc.colno}")]) from None
+    return parse_article(value, size=len(raw))

@@ -29,7 +29,7 @@ from typing import Protocol
 
 from newsalert.adapters.broker import Record
 from newsalert.config import Settings
-from newsalert.domain.articles import FieldProblem, InvalidArticle, parse_article
+from newsalert.domain.articles import InvalidArticle, decode_article
 from newsalert.domain.dedup import story_fingerprints
 from newsalert.domain.rulefile import RuleSet
 from newsalert.domain.delivery.ids import webhook_id
@@ -237,20 +237,6 @@ def rule_accepts(rule: RuleInfo, article: Article) -> bool:
     """The rule's metadata filters (``CompiledRule.accepts``); rules without them accept all."""
     accepts = getattr(rule, "accepts", None)
     return accepts is None or accepts(article.language, article.source)
-
-
-def decode_article(raw: bytes | None) -> Article:
-    """The cleaned article in a record value; ``InvalidArticle`` naming the field if it is not one."""
-    if raw is None:
-        raise InvalidArticle([FieldProblem("<root>", "the record has no value (a tombstone is not an article)")])
-    try:
-        # Decode explicitly: json.loads on bytes would also accept UTF-16/32, which is not the wire format.
-        value = json.loads(raw.decode("utf-8"))
-    except UnicodeDecodeError as exc:
-        raise InvalidArticle([FieldProblem("<root>", f"not UTF-8 text: {exc.reason} at byte {exc.start}")]) from None
-    except json.JSONDecodeError as exc:
-        raise InvalidArticle([FieldProblem("<root>", f"not JSON: {exc.msg} at line {exc.lineno} column {exc.colno}")]) from None
-    return parse_article(value, size=len(raw))
 
 
 def _bounded_reason(reason: str) -> str:

@@ -25,7 +25,8 @@ from newsalert.schemas.alert import HIGHLIGHT_TEXT_MAX, HIGHLIGHTS_MAX
 from newsalert.services.matcher.encoding import AlertEncoder
 from newsalert.schemas.dedup import DEDUP_HEADER
 from tests.unit.plain_rules import Rule
-from newsalert.services.matcher.processing import ArticleMatcher, SourcePosition, decode_article
+from newsalert.domain.articles import decode_article
+from newsalert.services.matcher.processing import ArticleMatcher, SourcePosition
 
 BBC = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "bbc.jsonl"
 NOW = datetime(2024, 5, 1, 12, 0, 0, 123456, tzinfo=timezone.utc)

@@ -8,7 +8,6 @@ back-test window, which is read once and reused for ``NEWSALERT_CONSOLE_BACKTEST
 from __future__ import annotations
 
 import asyncio
-import json
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -20,7 +19,7 @@ from newsalert.adapters.delivery_history import read_keyed
 from newsalert.adapters.reading import Message
 from newsalert.adapters.topic_tail import read_tail
 from newsalert.config import Settings
-from newsalert.domain.articles import InvalidArticle, parse_article
+from newsalert.domain.articles import InvalidArticle, decode_article
 from newsalert.domain.backtest import WindowArticle
 from newsalert.schemas import Alert, DeadDelivery, DeliveryAttempt, SubscriberState
 
@@ -118,11 +117,9 @@ async def recent_alerts(settings: Settings, subscriber: str = "", rule: str = ""
 
 def _article_of(record: Message) -> WindowArticle | None:
     """The cleaned article of an ``articles`` record and its time, None if it is not one."""
-    if record.value is None:
-        return None
     try:
-        article = parse_article(json.loads(record.value.decode("utf-8")), size=len(record.value))
-    except (UnicodeDecodeError, json.JSONDecodeError, InvalidArticle):
+        article = decode_article(record.value)  # as the matcher decodes it
+    except InvalidArticle:
         return None
     received = datetime.fromtimestamp(record.timestamp_ms / 1000, timezone.utc) if record.timestamp_ms else datetime.now(timezone.utc)
     at = article.published or received
