@@ -281,6 +281,15 @@ class Settings(BaseSettings):
         "is let through. A held-back request is not an attempt: its alert waits on the retry topic "
         "of this tier until the breaker lets a probe through, then makes the same attempt.",
     )
+    breaker_cooldown_max: float = Field(
+        300.0,
+        ge=0,
+        description="Notifier: longest cool-down of a circuit breaker: each failed probe doubles the "
+        "cool-down up to this (5 min by default), so an endpoint down for hours is probed, and its "
+        "queued alerts woken, ever less often; a success starts again from NEWSALERT_BREAKER_COOLDOWN. "
+        "It is also the most a recovered endpoint waits for its next probe. A value below "
+        "NEWSALERT_BREAKER_COOLDOWN means the cool-down never grows.",
+    )
     notifier_max_in_flight: int = Field(
         64, ge=1, description="Notifier: most webhook POSTs in flight at once, over all subscribers."
     )

@@ -77,5 +77,7 @@ class EndpointBreakers:
         """The breaker of the endpoint's URL."""
         breaker = self._breakers.get(endpoint.url)
         if breaker is None:
-            breaker = self._breakers[endpoint.url] = CircuitBreaker(self._settings.breaker_threshold, self._settings.breaker_cooldown)
+            breaker = self._breakers[endpoint.url] = CircuitBreaker(
+                self._settings.breaker_threshold, self._settings.breaker_cooldown,
+                max(self._settings.breaker_cooldown_max, self._settings.breaker_cooldown))
         return breaker

@@ -117,6 +117,25 @@ def test_next_step_for_each_kind_of_answer() -> None:
         assert next_step(policy, 3, result).dead_reason == "exhausted"
 
 
+def test_each_failed_probe_doubles_the_cooldown_up_to_the_cap_and_a_success_resets_it() -> None:
+    breaker = CircuitBreaker(threshold=1, cooldown=10, cooldown_max=35)
+    breaker.record_failure(0)
+    opened = []
+    now = 0.0
+    for _ in range(4):
+        now = breaker.retry_at()
+        assert not breaker.allow(now - 0.1) and breaker.allow(now)  # the probe, exactly at the cool-down
+        breaker.record_failure(now)
+        opened.append(breaker.retry_at() - now)
+    assert opened == [20, 35, 35, 35]
+    assert breaker.allow(breaker.retry_at())
+    breaker.record_success(now)
+    breaker.record_failure(now)
+    assert breaker.retry_at() - now == 10  # a fresh outage starts from the base cool-down
+    with pytest.raises(ValueError):
+        CircuitBreaker(threshold=1, cooldown=10, cooldown_max=5)
+
+
 def test_a_held_back_request_is_not_an_attempt() -> None:
     """Held back by the breaker: wait for its probe and make the same attempt, even at the last one."""
     policy = RetryPolicy((1.0, 2.0), jitter=0.2, throttle_floor=0, breaker_wait=30)
