@@ -269,6 +269,12 @@ class Reporter:
 # --- command ----------------------------------------------------------------------------------
 
 
+def _default_seeds() -> Path:
+    """``seeds/`` of the working directory (a checkout or an edited copy), else the shipped seeds."""
+    local = Path("seeds")
+    return local if local.is_dir() else seeds_dir()
+
+
 @click.command()
 @click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
 @click.option("--rate", type=click.FloatRange(min=0, min_open=True), help="Articles per second (token bucket). Default: as fast as the broker acknowledges.")
@@ -276,14 +282,14 @@ class Reporter:
 @click.option("--limit", type=click.IntRange(min=1), help="Stop after publishing this many articles.")
 @click.option("--batch", default=500, show_default=True, type=click.IntRange(min=1), help="Articles per acknowledged batch when no rate is set.")
 def replay(paths: tuple[Path, ...], rate: float | None, loop: bool, limit: int | None, batch: int) -> None:
-    """Publish articles from JSON Lines / JSON files or directories (default: seeds/) to the
-    articles topic. Invalid records are reported with file, line and field and skipped.
+    """Publish articles from JSON Lines / JSON files or directories (default: ./seeds/ when the
+    working directory has one, else the shipped seeds) to the articles topic. Invalid records are reported with file, line and field and skipped.
 
     Exit status: 0 all valid, 1 some invalid, 2 broker unreachable or bad path."""
     settings = get_settings()
     _quiet_kafka_logs(settings)
     try:
-        files = discover(paths or [seeds_dir()])
+        files = discover(paths or [_default_seeds()])
     except InputError as exc:
         click.echo(f"replay: {exc}", err=True)
         sys.exit(EXIT_BROKER)
