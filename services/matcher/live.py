@@ -30,17 +30,18 @@ workers of a group on the same file.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import logging
 import os
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
-from aiokafka import AIOKafkaConsumer, TopicPartition
 from mode import Service
 
-from newsalert.adapters import kafka_clients
-from newsalert.adapters.broker import KafkaPublisher
+from newsalert.adapters.broker import KafkaPublisher, Publisher
+from newsalert.adapters.followed import FollowedTopic
+from newsalert.adapters.reading import KafkaReader, Message, TopicReader
 from newsalert.config import Settings
 from newsalert.domain.gcpause import collector_paused
 from newsalert.domain.live_rules import QueryMemo, merge, snapshot_of, snapshot_rule_set
@@ -115,6 +116,8 @@ class LiveRulesService(Service):
         *,
         installed_version: str | None = None,
         reader: RuleFileReader | None = None,
+        publisher: Publisher | None = None,
+        feed_reader: TopicReader | None = None,
         **kwargs,
     ) -> None:
         self.settings = settings
@@ -125,50 +128,53 @@ class LiveRulesService(Service):
         self.reader = reader or RuleFileReader()
         self.feed = FeedState()
         self.topic = settings.topic(RULES_TOPIC)
-        self._consumer: AIOKafkaConsumer | None = None
-        self._publisher: KafkaPublisher | None = None
+        self._publisher = publisher  # None (both): Kafka clients of its own, opened by on_start
+        self._feed_reader = feed_reader
+        self._exit = contextlib.AsyncExitStack()
+        self._followed: FollowedTopic | None = None
+        self._changed = asyncio.Event()
         self._fingerprint = file_fingerprint(rules_path)
         self._installed_version = installed_version  # the version the agent matches with now
         super().__init__(**kwargs)
 
     async def on_start(self) -> None:
-        self._publisher = KafkaPublisher(self.settings, client_id=f"newsalert-{self.settings.group('matcher')}-rules")
-        await self._publisher.start()
-        self._consumer = kafka_clients.consumer(
-            self.settings, group_id=None, enable_auto_commit=False,
-            auto_offset_reset="earliest", client_id=f"newsalert-{self.settings.group('matcher')}-rules-feed",
-            max_partition_fetch_bytes=self.settings.rules_feed_max_bytes,
-        )
-        await self._consumer.start()
-        tp = TopicPartition(self.topic, 0)
-        self._consumer.assign([tp])
-        await self._consumer.seek_to_beginning(tp)
-        await self.catch_up(tp)
+        await self._open_clients()
+        assert self._feed_reader is not None
+        self._followed = FollowedTopic(self._feed_reader, self.topic, self._take)
+        try:
+            await self._followed.load(_CATCH_UP_TIMEOUT_S)
+        except TransientError as exc:
+            log.warning("rules topic not read to its end (%s); going on with what was read", exc)
+        self._changed.clear()
         newest = self.feed.snapshot.version if self.feed.snapshot else None
         if newest != self.file_rule_set.version:
             log.info("rules topic has version %s, the file %s has %s: publishing the file", newest, self.rules_path, self.file_rule_set.version)
             await self.publish(self.file_rule_set)
             self.feed.apply(ruleset_key(), snapshot_of(self.file_rule_set).to_json())
         await self.rebuild()
+        self._followed.follow("rules-feed")
+
+    async def _open_clients(self) -> None:
+        """Kafka clients of its own unless a publisher and a reader were given."""
+        client = f"newsalert-{self.settings.group('matcher')}-rules"
+        if self._publisher is None:
+            publisher = KafkaPublisher(self.settings, client_id=client)
+            await publisher.start()
+            self._exit.push_async_callback(publisher.stop)
+            self._publisher = publisher
+        if self._feed_reader is None:
+            self._feed_reader = await self._exit.enter_async_context(
+                KafkaReader(self.settings, f"{client}-feed", max_partition_fetch_bytes=self.settings.rules_feed_max_bytes))
 
     async def on_stop(self) -> None:
-        if self._consumer is not None:
-            await self._consumer.stop()
-        if self._publisher is not None:
-            await self._publisher.stop()
+        if self._followed is not None:
+            await self._followed.stop()
+        await self._exit.aclose()
 
-    async def catch_up(self, tp: TopicPartition) -> None:
-        """Read ``rules`` up to the end it had when we started (bounded in time)."""
-        assert self._consumer is not None
-        end = (await self._consumer.end_offsets([tp]))[tp]
-        deadline = asyncio.get_running_loop().time() + _CATCH_UP_TIMEOUT_S
-        while await self._consumer.position(tp) < end:
-            if asyncio.get_running_loop().time() > deadline:
-                log.warning("rules topic not read to its end within %.0f s; going on with what was read", _CATCH_UP_TIMEOUT_S)
-                return
-            for records in (await self._consumer.getmany(tp, timeout_ms=500)).values():
-                for record in records:
-                    self.feed.apply(record.key, record.value)
+    def _take(self, message: Message) -> None:
+        """Apply one record of the feed; a change wakes the rebuild task."""
+        if self.feed.apply(message.key, message.value):
+            self._changed.set()
 
     async def publish(self, rule_set: RuleSet) -> None:
         """Publish ``rule_set`` as the ``ruleset`` snapshot (waits for the broker)."""
@@ -189,16 +195,12 @@ class LiveRulesService(Service):
         log.info("matching with rule-set version %s (%d rules, %d subscribers)", rule_set.version, len(rule_set.rules), len(rule_set.subscribers))
 
     @Service.task
-    async def _follow(self) -> None:
-        assert self._consumer is not None
+    async def _rebuild_on_change(self) -> None:
+        """One rebuild per burst of feed changes (records applied while one runs wait for the next)."""
         while not self.should_stop:
-            changed = False
-            batches = await self._consumer.getmany(timeout_ms=1000)
-            for records in batches.values():
-                for record in records:
-                    changed |= self.feed.apply(record.key, record.value)
-            if changed:
-                await self.rebuild()
+            await self._changed.wait()
+            self._changed.clear()
+            await self.rebuild()
 
     @Service.task
     async def _watch(self) -> None:
