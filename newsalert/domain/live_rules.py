@@ -18,9 +18,9 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from operator import attrgetter
+from typing import Any
 
 from newsalert.domain.gcpause import collector_paused
-from newsalert.domain.query.ast import Node
 from newsalert.domain.query.parser import TermLists
 from newsalert.domain.rulefile import CompiledRule, RuleSet, build_rule_set, compile_rule, parse_term_lists
 from newsalert.errors import QuerySyntaxError
@@ -61,7 +61,7 @@ def _snapshot_of(rule_set: RuleSet) -> RuleSetSnapshot:
     )
 
 
-def snapshot_rule_set(snapshot: RuleSetSnapshot, parsed: dict[str, Node] | None = None) -> RuleSet:
+def snapshot_rule_set(snapshot: RuleSetSnapshot, parsed: dict[Any, Any] | None = None) -> RuleSet:
     """The snapshot's own rule set, compiled (``RuleFileError`` if it is not a valid one).
 
     ``parsed``: a memo of queries parsed with the snapshot's term lists (``QueryMemo``), so that a
@@ -75,13 +75,14 @@ def snapshot_rule_set(snapshot: RuleSetSnapshot, parsed: dict[str, Node] | None 
 
 
 class QueryMemo:
-    """Query text -> parsed node, for one set of term lists (a query's meaning depends on them)."""
+    """Query text -> parsed node (and a rule's fields -> its compiled rule, see ``compile_rule``),
+    for one set of term lists (a query's meaning depends on them)."""
 
     def __init__(self) -> None:
         self._lists: dict[str, tuple[str, ...]] | None = None
-        self._nodes: dict[str, Node] = {}
+        self._nodes: dict[Any, Any] = {}
 
-    def for_lists(self, lists: Mapping[str, Sequence[str]]) -> dict[str, Node]:
+    def for_lists(self, lists: Mapping[str, Sequence[str]]) -> dict[Any, Any]:
         """The memo valid for ``lists`` (emptied when they changed)."""
         key = {name: tuple(items) for name, items in lists.items()}
         if key != self._lists:
@@ -89,12 +90,12 @@ class QueryMemo:
         return self._nodes
 
     def trim(self, rule_set: RuleSet) -> None:
-        """Forget queries no rule uses when they outnumber the rules (bounds the memory)."""
-        if len(self._nodes) > 2 * len(rule_set.rules) + 1000:
+        """Forget what no rule uses when the memo outgrows the rules (bounds the memory)."""
+        if len(self._nodes) > 4 * len(rule_set.rules) + 1000:
             self._nodes = {rule.query: rule.node for rule in rule_set.rules}
 
 
-def merge(base: RuleSet, subscriptions: Mapping[str, SubscriptionRecord], parsed: dict[str, Node] | None = None) -> Merged:
+def merge(base: RuleSet, subscriptions: Mapping[str, SubscriptionRecord], parsed: dict[Any, Any] | None = None) -> Merged:
     """``base`` (a compiled snapshot) with the active ``subscriptions`` merged in.
 
     ``parsed``: a memo of queries parsed with ``base``'s lists (``QueryMemo``).
@@ -133,7 +134,7 @@ def merge(base: RuleSet, subscriptions: Mapping[str, SubscriptionRecord], parsed
 
 def _inline_rules(
     record: SubscriptionRecord, existing: Mapping[str, CompiledRule], warnings: list[str], lists: TermLists,
-    parsed: dict[str, Node] | None = None,
+    parsed: dict[Any, Any] | None = None,
 ) -> list[CompiledRule] | None:
     """The subscription's inline rules compiled, or None (with a warning) if one is unusable."""
     out = []

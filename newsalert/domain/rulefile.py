@@ -132,19 +132,27 @@ class RuleSet:
     lists: dict[str, tuple[str, ...]] = field(default_factory=dict)  # as written, for the rules feed
 
 
-def compile_rule(rule: Rule, line: int = 0, lists: TermLists | None = None, parsed: dict[str, Node] | None = None) -> CompiledRule:
+def compile_rule(rule: Rule, line: int = 0, lists: TermLists | None = None, parsed: dict[Any, Any] | None = None) -> CompiledRule:
     """Parse ``rule``'s query (raises ``QuerySyntaxError``); for rules that come from an API.
 
     ``lists`` are the parsed named term lists its query may use (``parse_term_lists``);
-    ``parsed`` is a memo of query text -> node parsed with the same lists, read and filled here
-    (a rule set rebuilt after a change parses only the queries it did not have).
+    ``parsed`` is a memo of query text -> node (and rule fields -> compiled rule) made with the
+    same lists, read and filled here (a rule set rebuilt after a change parses only the queries
+    it did not have).
     """
     if parsed is None:
         return _compiled(rule, parse_query(rule.query, lists), line)
+    # The memo also keeps whole compiled rules (line 0: from a feed or the API), so that an
+    # unchanged rule is the very same object again: the engine then skips it by identity.
+    key = (rule.id, rule.query, rule.notify, rule.description, rule.languages, rule.sources, line)
+    known = parsed.get(key)
+    if known is not None:
+        return known
     node = parsed.get(rule.query)
     if node is None:
         node = parsed[rule.query] = parse_query(rule.query, lists)
-    return _compiled(rule, node, line)
+    compiled = parsed[key] = _compiled(rule, node, line)
+    return compiled
 
 
 def _compiled(rule: Rule, node: Node, line: int) -> CompiledRule:
@@ -167,7 +175,7 @@ def build_rule_set(
     rules: Iterable[Rule],
     source: str = "<rules feed>",
     lists: Mapping[str, Iterable[str]] | None = None,
-    parsed: dict[str, Node] | None = None,
+    parsed: dict[Any, Any] | None = None,
 ) -> RuleSet:
     """A rule set from already validated models (a ``rules`` topic snapshot, the API).
 
@@ -187,7 +195,7 @@ def _build_rule_set(
     rules: Iterable[Rule],
     source: str,
     lists: Mapping[str, Iterable[str]] | None,
-    parsed: dict[str, Node] | None,
+    parsed: dict[Any, Any] | None,
 ) -> RuleSet:
     problems: list[Problem] = []
     raw_lists = {name: tuple(items) for name, items in (lists or {}).items()}

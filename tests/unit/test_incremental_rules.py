@@ -50,7 +50,7 @@ def test_merge_with_a_query_memo_equals_merge_without():
     plain = merge(base, {"s1": record})
     memo: dict = {}
     assert merge(base, {"s1": record}, memo) == plain
-    assert set(memo) == {"Paris OR Berlin"}
+    assert "Paris OR Berlin" in memo
     assert merge(base, {"s1": record}, memo) == plain
 
 
