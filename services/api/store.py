@@ -57,18 +57,19 @@ class FeedView:
             self.subscriptions[sub_id] = record
 
 
-async def read_feed(settings: Settings, timeout_s: float, reader: TopicReader | None = None) -> FeedView:
+async def read_feed(settings: Settings, timeout_s: float, reader: TopicReader | None = None, *, quiet: bool = False) -> FeedView:
     """Read the whole ``rules`` topic, beginning to end offset; ``TransientError`` if that fails
-    or takes longer than ``timeout_s``. ``reader``: a started one (default: a Kafka reader)."""
+    or takes longer than ``timeout_s``. ``reader``: a started one (default: a Kafka reader).
+    ``quiet``: log the summary at debug level (the console reads the topic on every page)."""
     if reader is None:
         async with KafkaReader(settings, "newsalert-api-feed", max_partition_fetch_bytes=settings.rules_feed_max_bytes,
                                request_timeout_ms=settings.kafka_request_timeout_ms) as kafka:
-            return await read_feed(settings, timeout_s, kafka)
+            return await read_feed(settings, timeout_s, kafka, quiet=quiet)
     topic = settings.topic(RULES_TOPIC)
     view = FeedView()
     async for message in reader.read_to_end(topic, [0], timeout_s=timeout_s):
         view.apply(message.key, message.value)
-    log.info("read %d records from %s: %d subscriptions, rule-set snapshot %s", view.records_read, topic,
+    log.log(logging.DEBUG if quiet else logging.INFO, "read %d records from %s: %d subscriptions, rule-set snapshot %s", view.records_read, topic,
              len(view.subscriptions), view.snapshot.version if view.snapshot else "none")
     return view
 

@@ -44,7 +44,7 @@ class Running:
 
 async def running(settings: Settings) -> Running:
     """Read the ``rules`` topic and build the running set and the rule file's state."""
-    view: FeedView = await read_feed(settings, settings.console_read_timeout)
+    view: FeedView = await read_feed(settings, settings.console_read_timeout, quiet=True)
     out = Running(subscriptions=dict(view.subscriptions))
     if view.snapshot is None:
         return out
