@@ -75,7 +75,13 @@ def cluster(tmp_path_factory):
     try:
         yield cfgs
     finally:
-        local_kafka.stop_nodes(cfgs, timeout=20)
+        # `newsalert kafka stop` finds every node from the recorded layout; the API call after it
+        # is a safety net that finds nothing left to stop.
+        env = {**os.environ, "NEWSALERT_HOME": str(home)}
+        stopped = subprocess.run([newsalert_executable(), "kafka", "stop"], env=env, capture_output=True, text=True, timeout=120)
+        leftovers = [r for r in local_kafka.stop_nodes(cfgs, timeout=20) if r.stopped]
+        assert stopped.returncode == 0 and stopped.stdout.count(" stopped") == NODES, stopped.stdout + stopped.stderr
+        assert not leftovers and all(local_kafka.probe("127.0.0.1", cfg.port) is None for cfg in cfgs)
 
 
 def secured_env(cfgs, **extra: str) -> dict[str, str]:

@@ -126,12 +126,33 @@ def terminate(proc: subprocess.Popen | psutil.Process, timeout: float) -> bool:
     ps = proc if isinstance(proc, psutil.Process) else psutil.Process(proc.pid)
     try:
         ps.send_signal(signal.SIGTERM)
-        ps.wait(timeout)  # psutil reaps our own child, so no zombie is left behind
-        return False
     except psutil.NoSuchProcess:
         return False
-    except psutil.TimeoutExpired:
+    if _wait_gone(ps, timeout):
+        return False
+    with contextlib.suppress(psutil.NoSuchProcess):
         ps.kill()
-        with contextlib.suppress(psutil.NoSuchProcess, psutil.TimeoutExpired):
-            ps.wait(10)
-        return True
+    _wait_gone(ps, 10)
+    return True
+
+
+def _wait_gone(ps: psutil.Process, timeout: float) -> bool:
+    """Wait until the process has exited; True if it did within ``timeout`` s.
+
+    psutil reaps our own child, so no zombie is left behind; a broker started by another process
+    that is still alive (a test session, while ``newsalert kafka stop`` runs) stays a zombie until
+    that parent reaps it, and a zombie has exited as far as stopping goes.
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            ps.wait(0.2)
+            return True
+        except psutil.NoSuchProcess:
+            return True
+        except psutil.TimeoutExpired:
+            pass
+        if not alive(ps):
+            return True
+        if time.monotonic() > deadline:
+            return False
