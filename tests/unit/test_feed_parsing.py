@@ -95,3 +95,20 @@ def test_invalid_language_is_dropped() -> None:
     entry = FeedEntry("g", None, "t", None, None, "English (UK)")
     parsed = parse_feed(docs.rss([], language=None))
     assert entry_article(SPEC, parsed, entry).language is None
+
+
+def test_rss_1_0_rdf_and_rss_0_91() -> None:
+    rdf = b"""<?xml version="1.0"?>
+<rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#" xmlns="http://purl.org/rss/1.0/" xmlns:dc="http://purl.org/dc/elements/1.1/">
+  <channel rdf:about="https://e.org/"><title>RDF wire</title><link>https://e.org/</link><description>d</description><dc:language>nl</dc:language></channel>
+  <item rdf:about="https://e.org/1"><title>Korea North missiles</title><link>https://e.org/1</link><description>Missiles &amp;amp; more</description><dc:date>2026-12-01T10:00:00Z</dc:date></item>
+</rdf:RDF>"""
+    parsed = parse_feed(rdf)
+    article = entry_article(SPEC, parsed, parsed.entries[0])
+    assert (article.title, article.url, article.language, article.source) == ("Korea North missiles", "https://e.org/1", "nl", "RDF wire")
+    assert article.body == "Missiles & more" and article.published.isoformat() == "2026-12-01T10:00:00+00:00"
+    old = b"""<?xml version="1.0"?><rss version="0.91"><channel><title>Old wire</title><link>https://e.org/</link>
+<description>d</description><language>en-us</language><item><title>Only a link</title><link>https://e.org/old</link></item></channel></rss>"""
+    parsed = parse_feed(old)
+    article = entry_article(SPEC, parsed, parsed.entries[0])
+    assert (article.url, article.language, article.id) == ("https://e.org/old", "en-us", article_id("world", parsed.entries[0]))
