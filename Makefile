@@ -32,12 +32,12 @@ test-unit: venv
 test-cluster: venv
 	$(BIN)/pytest -q -p no:cacheprovider -m cluster tests/e2e/test_kafka_cluster.py
 
-## End-to-end benchmark (issue 7): the whole pipeline on the local broker; writes the
+## End-to-end benchmark: the whole pipeline on the local broker; writes the
 ## "End-to-end pipeline" section of docs/benchmarks.md and docs/latency.png (~15 min).
 bench: venv
 	$(BIN)/python benchmarks/pipeline_bench.py
 
-## Matching-engine benchmark (issue 3): writes docs/benchmarks.md.
+## Matching-engine benchmark: writes docs/benchmarks.md.
 bench-rules: venv
 	$(BIN)/python benchmarks/rules_bench.py
 

@@ -1,4 +1,4 @@
-"""End-to-end benchmark of the whole pipeline (issue 7): articles -> matcher -> notifier -> webhook.
+"""End-to-end benchmark of the whole pipeline: articles -> matcher -> notifier -> webhook.
 
     make bench                                             # the default run, writes docs/
     .venv/bin/python benchmarks/pipeline_bench.py --quick  # a small smoke run (~3 min)
@@ -27,7 +27,7 @@ Rules: ``--rules`` queries from the engine benchmark's generator (``benchmarks/r
 same seed), each notifying one of ``--subscribers`` subscribers (round robin), all pointing at the
 receiver. Generated rules are cached under ``runs/bench-cache/``.
 
-Output: the ``## End-to-end pipeline (issue 7)`` section of ``docs/benchmarks.md``,
+Output: the ``## End-to-end pipeline`` section of ``docs/benchmarks.md``,
 ``docs/latency.png``, and the raw figures as JSON in ``runs/bench-<time>/results.json``.
 """
 
@@ -126,7 +126,7 @@ def rule_queries(count: int, seed: int) -> list[str]:
     if cached.exists():
         return json.loads(cached.read_text(encoding="utf-8"))
     try:
-        from rules_bench import generate  # the engine benchmark's generator (issue 3)
+        from rules_bench import generate  # the engine benchmark's generator
     except ImportError as exc:
         raise SystemExit(f"pipeline_bench: cannot import the rule generator of benchmarks/rules_bench.py: {exc}") from None
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 DOC = ROOT / "docs" / "benchmarks.md"
-SECTION = "## End-to-end pipeline (issue 7)"
+SECTION = "## End-to-end pipeline"
 TARGET_RATE, TARGET_P99_MS, TARGET_P99_LOAD, TARGET_RAW_FRACTION = 1000, 250, 200, 0.30
 
 
@@ -176,9 +176,9 @@ def _process_table(phases: list[dict]) -> list[str]:
 
 
 def _targets(report: dict) -> list[str]:
-    """Each target of issue 7 with the measured figure, met or missed and by how much."""
+    """Each pipeline target with the measured figure, met or missed and by how much."""
     phases, raw = report["phases"], report["raw"]
-    out = ["Targets (issue 7):", ""]
+    out = ["Targets:", ""]
     sustained = [p for p in phases if p["sustained"] and p["offered"]]
     best = max((p["offered"] for p in sustained), default=0)
     flat = next((p for p in phases if not p["offered"]), None)

@@ -1,4 +1,4 @@
-"""Benchmark of the matching engine at 1k, 10k and 100k watch rules (issue 3).
+"""Benchmark of the matching engine at 1k, 10k and 100k watch rules.
 
     .venv/bin/python benchmarks/rules_bench.py                 # all sizes, writes docs/benchmarks.md
     .venv/bin/python benchmarks/rules_bench.py --sizes 1000 --no-write
@@ -48,7 +48,7 @@ DATA = ROOT / ".." / "shared" / "data"
 BBC = DATA / "bbc.jsonl"
 REUTERS = DATA / "reuters21578.jsonl"
 DOC = ROOT / "docs" / "benchmarks.md"
-SECTION = "## Matching engine (issue 3)"
+SECTION = "## Matching engine"
 
 STOP = frozenset(
     """a about above after again against all also although among an and another any are around as
@@ -488,7 +488,7 @@ def render(rows: list[dict], command: str, seed: int) -> str:
 def targets(rows: list[dict]) -> list[str]:
     """The issue's targets, each with the measured figure and whether it is met."""
     by = {r["rules"]: r for r in rows}
-    out = ["Targets (issue 3):", ""]
+    out = ["Targets:", ""]
 
     def line(ok: bool, text: str) -> None:
         out.append(f"- {'met' if ok else 'MISSED'}: {text}")

@@ -71,7 +71,7 @@ class _DemoRun:
         self.cli = newsalert_executable()
         self.prefix = f"demo-{time.strftime('%Y%m%d%H%M%S')}-"
         # The demo checks every delivered alert against `newsalert match`, which judges each article
-        # on its own; story de-duplication (issue 6) would suppress some of those on purpose, so it
+        # on its own; story de-duplication would suppress some of those on purpose, so it
         # is off here (tests/e2e/test_dedup.py shows it working). Loopback webhooks are allowed
         # because the demo's receiver runs on 127.0.0.1.
         self.env = {

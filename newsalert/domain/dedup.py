@@ -1,4 +1,4 @@
-"""De-duplication of alerts (issue 6), the pure part: story fingerprints, the duplicate rule and
+"""De-duplication of alerts, the pure part: story fingerprints, the duplicate rule and
 the claim book.
 
 A subscriber gets an article at most once per rule within a window. "The same article" is any of:

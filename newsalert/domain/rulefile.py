@@ -1,6 +1,6 @@
 """Loading a YAML watch-rule file into a ``RuleSet``: every rule's query parsed, every problem located.
 
-The file (format in issue 3, models in ``newsalert.schemas.rules``)::
+The file (format in ``docs/rules.md``, models in ``newsalert.schemas.rules``)::
 
     subscribers:
       - id: asia-desk

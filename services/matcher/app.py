@@ -16,7 +16,7 @@ when the agent asks for the next value -- and also when the iterator is closed b
 raised or was cancelled. So with plain ``async for value in stream`` an exception or a cancellation
 in the middle of a record still acks it, and the next commit can skip it.
 
-Therefore the agent iterates ``stream.noack().events()`` and never acks itself. Pipelining (issue 7):
+Therefore the agent iterates ``stream.noack().events()`` and never acks itself. Pipelining:
 for each event it hands the outputs to the producer without waiting (``KafkaPublisher.send_many``)
 and puts ``(event, outcome, sent)`` in an ordered, bounded window (``OutputService``,
 ``NEWSALERT_MATCHER_MAX_IN_FLIGHT``); the window's acker task takes the entries in order, waits for
@@ -42,8 +42,8 @@ publisher is a ``mode`` service started before the app and stopped after it (see
 
 Known faust behaviour (not ours to fix here): during a rebalance, events fetched under the old
 generation are acked without being processed (``skipped_value`` in ``_py_aiter``); faust then seeks
-to the committed offsets of the assigned partitions, so they are read again. The scale-out test of
-issue 7 counts duplicates and losses across worker deaths.
+to the committed offsets of the assigned partitions, so they are read again. The scale-out test
+(``tests/e2e/test_scale_out.py``) counts duplicates and losses across worker deaths.
 
 Later (issues 6 and 7) -- where they fit: the rule set behind ``MatcherState.matcher`` is swapped
 by a task consuming the ``rules`` topic (the agent reads ``state.matcher`` per event); counters on

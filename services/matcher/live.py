@@ -1,4 +1,4 @@
-"""Live rules in a matcher worker (issue 6): watch the YAML file, publish it, follow the ``rules`` feed.
+"""Live rules in a matcher worker: watch the YAML file, publish it, follow the ``rules`` feed.
 
 ``LiveRulesService`` is a ``mode`` service started *before* the faust app (so no article is matched
 before the rule set is known) and stopped after it. It does three things:

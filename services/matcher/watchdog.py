@@ -1,4 +1,4 @@
-"""Stall detection of a matcher worker (issue 7): no offset committed while there is work to do.
+"""Stall detection of a matcher worker: no offset committed while there is work to do.
 
 faust consumers are known to stop fetching silently: the process is up, ``/healthz`` answers, and
 nothing moves. The rule implemented here:

@@ -5,7 +5,7 @@ they come from, pass through the one notifier that owns their partition. That no
 alone, from memory (``newsalert.domain.dedup.ClaimBook``), whether an alert repeats a story its
 (subscriber, rule) already had within ``NEWSALERT_DEDUP_WINDOW``. Doing it here replaced a second
 faust stage in the matcher (a candidates topic, a faust Table and three changelog writes per
-alert), which capped the pipeline at about half its rate (issue 7).
+alert), which capped the pipeline at about half its rate.
 
 Durability, in three rules:
 

@@ -1,4 +1,4 @@
-"""De-duplication across a notifier restart (issue 6, moved to the notifier in issue 7), on the
+"""De-duplication across a notifier restart (done by the notifier), on the
 real broker with a real matcher, real notifiers and a real webhook receiver.
 
 The first copy of a story is matched and delivered; the notifier is stopped and a new one started

@@ -1,9 +1,9 @@
 """Fault injection on delivery: the notifier as a real child process (``newsalert serve
 notifier``), the real broker, real aiohttp endpoints on 127.0.0.1 that fail on purpose.
 
-Issue 5's fault tests 1 (500s then 200), 2 (hang past the timeout, 429 with Retry-After, 410,
-redirect, connection refused), 3 (a dead endpoint sharing a partition with a healthy one) and 7
-(a malformed message on ``matches``). Retry schedule ``1,1,2`` (four attempts), no throttle floor
+Faults: 500s then 200; a hang past the timeout, 429 with Retry-After, 410, a redirect, a refused
+connection; a dead endpoint sharing a partition with a healthy one; a malformed message on
+``matches``. Retry schedule ``1,1,2`` (four attempts), no throttle floor
 (the 60 s floor is unit-tested), so each test takes seconds. Every wait is bounded.
 """
 

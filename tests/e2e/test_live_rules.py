@@ -1,4 +1,4 @@
-"""Hot reload of the rule file across matcher workers (issue 6), on the real broker.
+"""Hot reload of the rule file across matcher workers, on the real broker.
 
 Two ``newsalert serve matcher`` workers of one group share the ``articles`` partitions and watch
 the same rule file. Changing the file makes them publish the new snapshot to the compacted

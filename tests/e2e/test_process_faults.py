@@ -1,10 +1,10 @@
-"""Process and broker faults (issue 5, fault tests 4, 5 and 6): real broker, real services as
-child processes, a real receiver on 127.0.0.1; every wait bounded.
+"""Process and broker faults: real broker, real services as child processes, a real receiver on
+127.0.0.1; every wait bounded.
 
-4. ``kill -9`` of the notifier in the middle of a burst, then a restart: every alert arrives at
+1. ``kill -9`` of the notifier in the middle of a burst, then a restart: every alert arrives at
    least once; duplicates are counted.
-5. ``kill -9`` of the matcher in the middle of a replay, then a restart: no article is lost.
-6. The broker stopped (its process really terminated) for 20 s and started again while alerts
+2. ``kill -9`` of the matcher in the middle of a replay, then a restart: no article is lost.
+3. The broker stopped (its process really terminated) for 20 s and started again while alerts
    flow: the services recover without being restarted and nothing is lost. This test runs a
    broker of its own (own ports and data dir, shared jar cache), never the shared one on 9092.
 

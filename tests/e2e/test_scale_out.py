@@ -1,4 +1,4 @@
-"""Scale-out (issue 7): two matcher workers and two notifier instances, one consumer group each, on
+"""Scale-out: two matcher workers and two notifier instances, one consumer group each, on
 4-partition topics. Mid-stream one matcher and one notifier are killed with SIGKILL: their
 partitions move to the survivors, no alert is lost, and the duplicates are counted and bounded.
 

@@ -1,4 +1,4 @@
-"""Stall detection of a matcher worker (issue 7), on the real broker with a real worker process.
+"""Stall detection of a matcher worker, on the real broker with a real worker process.
 
 What "tested by pausing a worker (SIGSTOP)" means here (see ``services/matcher/watchdog.py``): a
 SIGSTOPped process runs none of its threads, so no check can fire *during* the pause. The test

@@ -1,4 +1,4 @@
-"""The SSRF guard on real aiohttp sessions (issue 5, fault test 8 at the HTTP-client level).
+"""The SSRF guard on real aiohttp sessions (the private-address fault at the HTTP-client level).
 
 Every test spies on the event loop's ``sock_connect``: the spy records the address and, unless
 it is 127.0.0.1, raises instead of connecting. So a guard that failed would be seen (the spy

@@ -2,7 +2,7 @@
 
 It shares nothing with the engine but the text cleaning and tokenising (tested on their own): no
 automaton, no presearch, no compiled programs. Each rule is evaluated directly on the token lists
-by the definitions of issue 3, and highlights follow the definition the engine documents:
+by the definitions of docs/rules.md, and highlights follow the definition the engine documents:
 
 - a term occurs where its tokens appear consecutively in one of its fields (the last token as a
   prefix for a wildcard); an unfielded term looks in the title and the body;

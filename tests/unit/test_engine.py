@@ -1,4 +1,4 @@
-"""The matching engine against every bullet of the query language (issue 3), highlights, rule
+"""The matching engine against every bullet of the query language, highlights, rule
 order, explanations and the presearcher's selectivity."""
 
 from __future__ import annotations

@@ -5,6 +5,7 @@ Both run as tools in a subprocess, so landing and CI check them with the unit te
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -48,3 +49,15 @@ def test_mypy_strict_passes_on_the_typed_subset(tmp_path):
     args = [str(BIN / "mypy"), "--config-file", str(ROOT / "pyproject.toml"), "--cache-dir", str(tmp_path / ".mypy"), *TYPED]
     done = run(args, tree)
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_no_file_cites_a_project_issue_number():
+    """Readers of the code cannot look up an issue number: the reasoning goes in docs/architecture.md."""
+    pattern = re.compile(r"\bissue \d+", re.IGNORECASE)
+    suffixes = {".py", ".md", ".yaml", ".yml", ".toml", ".cfg"}
+    roots = ["newsalert", "schemas", "services", "tests", "benchmarks", "docs", "deploy", "seeds"]
+    files = [p for root in roots for p in (ROOT / root).rglob("*") if p.suffix in suffixes and p.is_file()]
+    files += [ROOT / name for name in ("Makefile", "README.md", "pyproject.toml", "setup.py", ".ci/run")]
+    found = [f"{p.relative_to(ROOT)}:{n}" for p in files if p.exists()
+             for n, line in enumerate(p.read_text(errors="replace").splitlines(), 1) if pattern.search(line)]
+    assert found == []

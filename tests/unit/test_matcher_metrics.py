@@ -1,4 +1,4 @@
-"""The matcher's /metrics text: every family named in issue 7 is there with the state's values."""
+"""The matcher's /metrics text: every documented family is there with the state's values."""
 
 from __future__ import annotations
 

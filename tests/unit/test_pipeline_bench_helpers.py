@@ -54,7 +54,7 @@ def test_frame_package_groups_our_code_by_subpackage():
 
 def test_write_section_replaces_only_its_own_section(tmp_path, monkeypatch):
     doc = tmp_path / "benchmarks.md"
-    doc.write_text("# Benchmarks\n\n## Matching engine (issue 3)\n\nengine table\n\n"
+    doc.write_text("# Benchmarks\n\n## Matching engine\n\nengine table\n\n"
                    f"{pipeline_report.SECTION}\n\nold figures\n\n## Later section\n\nkept\n")
     monkeypatch.setattr(pipeline_report, "DOC", doc)
     pipeline_report.write_section(f"{pipeline_report.SECTION}\n\nnew figures\n")
@@ -66,7 +66,7 @@ def test_write_section_replaces_only_its_own_section(tmp_path, monkeypatch):
 
 def test_write_section_appends_when_absent(tmp_path, monkeypatch):
     doc = tmp_path / "benchmarks.md"
-    doc.write_text("# Benchmarks\n\n## Matching engine (issue 3)\n\nengine table\n")
+    doc.write_text("# Benchmarks\n\n## Matching engine\n\nengine table\n")
     monkeypatch.setattr(pipeline_report, "DOC", doc)
     pipeline_report.write_section(f"{pipeline_report.SECTION}\n\nfigures\n")
     text = doc.read_text()

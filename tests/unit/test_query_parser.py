@@ -1,4 +1,4 @@
-"""The query language parser: every bullet of issue 3's language, and every error with its column."""
+"""The query language parser: every construct of the language (docs/rules.md), and every error with its column."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Named term lists (``lists:`` + ``@name``) and rule filters (``languages:``, ``sources:``), issue 6."""
+"""Named term lists (``lists:`` + ``@name``) and rule filters (``languages:``, ``sources:``)."""
 
 from __future__ import annotations
 

@@ -36,7 +36,7 @@ Decisions on edge cases (the issue leaves them open):
 - Every OR branch and every AND group must contain a term that has to be present, so that no query
   can match an article containing none of its terms (``NOT Iran``, ``a OR NOT b`` are errors).
 - Limits: 1,000 terms; nesting depth (parentheses and NOT/``-``) 32.
-- Named term lists (issue 6): ``@name`` (a word that is ``@`` followed by a name of letters,
+- Named term lists: ``@name`` (a word that is ``@`` followed by a name of letters,
   digits, ``_`` and ``-``) stands for ``(item1 OR item2 ...)`` of the list ``name`` passed to
   ``parse_query(query, lists=...)``. Items are words or phrases, optionally with a wildcard, no
   field (``parse_list`` checks them). A field applies to every item (``title:@nk``); ``@nk`` is
