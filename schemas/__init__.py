@@ -4,6 +4,7 @@
 - ``Alert``            the ``matches`` topic: one (article, rule, subscriber) match
 - ``WebhookPayload``   the JSON body POSTed to a subscriber
 - ``DigestPayload``    the JSON body of a digest (alerts held back by a rate limit)
+- ``BatchPayload``     the JSON body of a batch (waiting alerts of a subscriber with ``batch_max``)
 - ``RejectedRecord``   dead letters on ``articles.rejected`` and ``matches.rejected``
 - ``DeliveryAttempt``  one POST to a webhook, as recorded by the notifier
 - ``DeadDelivery``     an alert given up on, on ``deliveries.dead``
@@ -35,6 +36,7 @@ from newsalert.schemas.article import (
     TITLE_MAX,
     Article,
 )
+from newsalert.schemas.batch import Batch, BatchPayload
 from newsalert.schemas.dedup import ClaimBatch, StoryClaim
 from newsalert.schemas.delivery import DeadDelivery, DeliveryAttempt, RetryEnvelope, SubscriberState
 from newsalert.schemas.digest import Digest, DigestPayload
@@ -51,6 +53,8 @@ __all__ = [
     "TITLE_MAX",
     "Alert",
     "Article",
+    "Batch",
+    "BatchPayload",
     "ArticleSummary",
     "DeadDelivery",
     "DeliveryAttempt",

@@ -24,7 +24,7 @@ from newsalert.schemas.alert import Highlight
 from newsalert.schemas.article import Article
 from newsalert.schemas.delivery import DeliveryAttempt
 from newsalert.schemas.formats import DeliveryFormat
-from newsalert.schemas.rules import DESCRIPTION_MAX, QUERY_MAX, DigestWindow, MaxPerMinute, WebhookUrl
+from newsalert.schemas.rules import DESCRIPTION_MAX, QUERY_MAX, BatchMax, DigestWindow, MaxPerMinute, WebhookUrl
 from newsalert.schemas.rules_feed import REASON_MAX, SubscriptionStatus
 
 RULE_IDS_MAX = 100
@@ -72,6 +72,7 @@ class SubscriptionRequest(BaseModel):
     # Delivery options, exactly as a rule file's subscriber has them (docs/webhooks.md, "Rate limits").
     max_per_minute: MaxPerMinute | None = None
     digest: DigestWindow | None = None
+    batch_max: BatchMax | None = None
     format: DeliveryFormat = Field(
         "standard",
         description="Body of each POST: standard (Standard Webhooks JSON), slack, teams or discord (a chat "
@@ -84,6 +85,8 @@ class SubscriptionRequest(BaseModel):
         """A subscription without any rule would never receive anything."""
         if not self.rules and not self.queries:
             raise ValueError("give at least one rule id in 'rules' or one query in 'queries'")
+        if self.batch_max is not None and self.format != "standard":
+            raise ValueError(f"batch_max needs format standard (a {self.format} message carries one alert)")
         seen: set[str] = set()
         for rule_id in self.rules:
             if rule_id in seen:
@@ -106,6 +109,7 @@ class SubscriptionView(BaseModel):
     queries: list[Query] = Field(description="Inline queries, in the order given.")
     max_per_minute: MaxPerMinute | None = None
     digest: DigestWindow | None = None
+    batch_max: BatchMax | None = None
     format: DeliveryFormat = "standard"
     revision: int = Field(ge=1, description="Incremented on every stored change.")
     created_at: datetime

@@ -15,6 +15,7 @@ from pydantic import BaseModel, Field, model_validator
 
 from newsalert.schemas._common import URL_MAX, WIRE_CONFIG, Identifier, UtcDatetime, truncate
 from newsalert.schemas.alert import WEBHOOK_ID_MAX, Alert
+from newsalert.schemas.batch import Batch
 from newsalert.schemas.digest import Digest
 
 RESPONSE_BODY_MAX = 1_024
@@ -92,7 +93,7 @@ class RetryEnvelope(BaseModel):
     """An alert (or a digest) waiting for its next attempt, on a ``deliveries.retry.<tier>`` topic
     (key: subscriber).
 
-    Exactly one of ``alert`` and ``digest`` is set. ``attempt`` is the number of the attempt to
+    Exactly one of ``alert``, ``digest`` and ``batch`` is set. ``attempt`` is the number of the attempt to
     make at ``due_at``; ``attempts`` are the ones made so far (they go into the dead letter if this
     alert, or each alert of this digest, is given up).
     """
@@ -101,6 +102,7 @@ class RetryEnvelope(BaseModel):
 
     alert: Alert | None = None
     digest: Digest | None = None
+    batch: Batch | None = None
     attempt: int = Field(ge=1, le=ATTEMPTS_MAX, description="Number of the attempt to make when due (1 when the "
                          "first one was held back by the circuit breaker).")
     due_at: UtcDatetime
@@ -109,9 +111,9 @@ class RetryEnvelope(BaseModel):
 
     @model_validator(mode="after")
     def _one_payload(self) -> RetryEnvelope:
-        """An envelope carries one alert or one digest, never both or neither."""
-        if (self.alert is None) == (self.digest is None):
-            raise ValueError("a retry envelope carries exactly one of alert and digest")
+        """An envelope carries one alert, one digest or one batch: exactly one of them."""
+        if sum(x is not None for x in (self.alert, self.digest, self.batch)) != 1:
+            raise ValueError("a retry envelope carries exactly one of alert, digest and batch")
         return self
 
     def to_json(self) -> bytes:

@@ -18,6 +18,7 @@ from newsalert.schemas.article import Article
 from newsalert.schemas.dedup import ClaimBatch
 from newsalert.schemas.feeds import SeenEntries
 from newsalert.schemas.delivery import DeadDelivery, DeliveryAttempt, RetryEnvelope, SubscriberState
+from newsalert.schemas.batch import BatchPayload
 from newsalert.schemas.digest import DigestPayload
 from newsalert.schemas.rejected import RejectedRecord
 from newsalert.schemas.rules_feed import RuleSetSnapshot, SubscriptionRecord
@@ -27,6 +28,7 @@ WIRE_MODELS: tuple[type[BaseModel], ...] = (
     Alert,
     WebhookPayload,
     DigestPayload,
+    BatchPayload,
     RejectedRecord,
     DeliveryAttempt,
     DeadDelivery,

@@ -21,6 +21,9 @@ MAX_PER_MINUTE_MAX = 10_000
 """Largest ``max_per_minute`` (more is no limit at all for a webhook)."""
 DIGEST_ALERTS_MAX = 100
 """Most alerts in one digest; a fuller window is sent as several digests."""
+BATCH_MAX_MIN = 2
+BATCH_MAX_MAX = 1_000
+"""Bounds of a subscriber's ``batch_max``: alerts in one batched POST."""
 
 DeliveryFormat = Literal["standard", "slack", "teams", "discord"]
 """A subscriber's ``format``: the Standard Webhooks JSON body (default) or a chat message."""

@@ -23,10 +23,18 @@ from __future__ import annotations
 from typing import Any, Annotated
 from urllib.parse import urlsplit
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SecretStr, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
 from newsalert.schemas._common import URL_MAX, Identifier, _no_control_chars
-from newsalert.schemas.formats import MAX_PER_MINUTE_MAX, SECRET_PREFIX, DeliveryFormat, parse_duration, secret_bytes
+from newsalert.schemas.formats import (
+    BATCH_MAX_MAX,
+    BATCH_MAX_MIN,
+    MAX_PER_MINUTE_MAX,
+    SECRET_PREFIX,
+    DeliveryFormat,
+    parse_duration,
+    secret_bytes,
+)
 
 QUERY_MAX = 50_000
 """Longest query, in characters (the parser also limits a query to 1,000 terms)."""
@@ -61,6 +69,10 @@ DigestWindow = Annotated[str, Field(max_length=16, description="Digest window su
                                     "over max_per_minute (every alert when max_per_minute is not set) are sent together at its end."),
                          AfterValidator(check_digest_window)]
 """A subscriber's digest window, the same in a rule file and in the subscription API."""
+BatchMax = Annotated[int, Field(ge=BATCH_MAX_MIN, le=BATCH_MAX_MAX,
+                                description="Most alerts in one POST: alerts waiting together on the subscriber's lane go "
+                                "as one signed batch (type batch); a lone alert still goes alone at once.")]
+"""A subscriber's ``batch_max``, the same in a rule file and in the subscription API."""
 
 
 def check_webhook_url(url: str) -> str:
@@ -115,11 +127,19 @@ class Subscriber(BaseModel):
     description: _Description | None = None
     max_per_minute: MaxPerMinute | None = None
     digest: DigestWindow | None = None
+    batch_max: BatchMax | None = None
     format: DeliveryFormat = Field(
         "standard",
         description="Body of each POST: the Standard Webhooks JSON payload (standard), or a Slack, "
         "Microsoft Teams or Discord message (docs/webhooks.md); the signature headers are sent either way.",
     )
+
+    @model_validator(mode="after")
+    def _batches_are_standard(self) -> Subscriber:
+        """A batch body is Standard Webhooks JSON: chat formats send each alert alone."""
+        if self.batch_max is not None and self.format != "standard":
+            raise ValueError(f"batch_max needs format standard (a {self.format} message carries one alert)")
+        return self
 
     def digest_seconds(self) -> int | None:
         """The digest window in seconds, or None when there is none."""

@@ -92,6 +92,7 @@ class FeedSubscriber(Subscriber):
         return cls(
             id=subscriber.id, url=subscriber.url, secret=subscriber.secret, description=subscriber.description,
             max_per_minute=subscriber.max_per_minute, digest=subscriber.digest, format=subscriber.format,
+            batch_max=subscriber.batch_max,
         )
 
 

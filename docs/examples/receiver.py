@@ -113,6 +113,11 @@ def handle_alert(alert: dict) -> None:
     print(f"{alert['rule']['id']}: {alert['article']['title']} <{alert['article']['url']}>")
 
 
+def alerts_of(event: dict) -> list:
+    """The alerts of a webhook body: the alert itself, or those a batch or digest lists."""
+    return event["alerts"] if event.get("type") in ("batch", "digest") else [event]
+
+
 def create_app(secrets: list[str], seen: Optional[SeenIds] = None):
     """An aiohttp application answering ``POST /`` (and any path) with the rules above."""
     from aiohttp import web
@@ -127,7 +132,10 @@ def create_app(secrets: list[str], seen: Optional[SeenIds] = None):
             return web.json_response({"error": str(exc)}, status=401)
         if not seen.first_time(msg_id):
             return web.json_response({"duplicate": msg_id}, status=200)
-        handle_alert(json.loads(body))
+        event = json.loads(body)
+        for alert in alerts_of(event):  # an alert may come alone and again in a batch or digest
+            if alert is event or seen.first_time(alert["webhook_id"]):
+                handle_alert(alert)
         return web.Response(status=204)
 
     app = web.Application()

@@ -9,12 +9,13 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from typing import Any
 
-from newsalert.domain.delivery.ids import digest_webhook_id, webhook_id
+from newsalert.domain.delivery.ids import batch_webhook_id, digest_webhook_id, webhook_id
 from newsalert.domain.text import strip_markup
 from newsalert.schemas._common import utc_now
 from newsalert.domain.matching import RuleMatch
 from newsalert.schemas.alert import EXCERPT_MAX, HIGHLIGHT_TEXT_MAX, HIGHLIGHTS_MAX, Alert, ArticleSummary, Highlight, RuleRef
 from newsalert.schemas.article import Article
+from newsalert.schemas.batch import Batch
 from newsalert.schemas.digest import Digest
 
 
@@ -64,6 +65,11 @@ def new_digest(subscriber: str, start: int, end: int, alerts: list[Alert]) -> Di
         window_end=datetime.fromtimestamp(end, timezone.utc),
         alerts=alerts,
     )
+
+
+def new_batch(subscriber: str, alerts: list[Alert]) -> Batch:
+    """The batch of ``alerts`` (waiting together on the subscriber's lane, in order); id derived."""
+    return Batch(webhook_id=batch_webhook_id(subscriber, [a.webhook_id for a in alerts]), subscriber=subscriber, alerts=alerts)
 
 
 def wire_highlights(match: RuleMatch) -> list[Highlight]:

@@ -64,7 +64,8 @@ def build_record(subscription_id: str, request: SubscriptionRequest, secret: str
     """The first (pending) record of a new subscription."""
     now = utc_now()
     subscriber = FeedSubscriber(id=subscription_id, url=request.url, secret=(secret,), description=request.description,
-                                max_per_minute=request.max_per_minute, digest=request.digest, format=request.format)
+                                max_per_minute=request.max_per_minute, digest=request.digest, format=request.format,
+                                batch_max=request.batch_max)
     inline = tuple(Rule(id=f"{INLINE_PREFIX}{i}", query=q) for i, q in enumerate(request.queries, start=1))
     return SubscriptionRecord(
         id=subscription_id,
@@ -103,6 +104,7 @@ def view_of(record: SubscriptionRecord) -> SubscriptionView:
         queries=[rule.query for rule in record.rules],
         max_per_minute=record.subscriber.max_per_minute,
         digest=record.subscriber.digest,
+        batch_max=record.subscriber.batch_max,
         format=record.subscriber.format,
         revision=record.revision,
         created_at=record.created_at,

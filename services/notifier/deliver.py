@@ -69,7 +69,7 @@ class Deliverer:
             return
         result, attempt = await self._breakers.attempt(work.item, work.endpoint, work.attempt)
         step = next_step(self._policy, work.attempt, result, self._rng)
-        outcome = follow_up(work.alert, work.digest, work.history, attempt, result, step, self.tiers)
+        outcome = follow_up(work.alert, work.group, work.history, attempt, result, step, self.tiers)
         records = self.records_of(outcome, work.endpoint.subscriber.encode())
         if outcome.action == DONE and self._log is not None:
             self._log.add(work, outcome, records)  # the lane moves on; the alert settles once durable
@@ -105,7 +105,7 @@ class Deliverer:
 
     async def _dead_disabled(self, work: Work, reason: str) -> None:
         """Dead-letter the work of a disabled subscriber without a request."""
-        dead = dead_letters(work.alert, work.digest, "disabled", f"subscriber disabled: {reason}", work.history, datetime.now(timezone.utc))
+        dead = dead_letters(work.alert, work.group, "disabled", f"subscriber disabled: {reason}", work.history, datetime.now(timezone.utc))
         records = [Record(self._settings.topic("deliveries.dead"), d.to_json(), work.endpoint.subscriber.encode()) for d in dead]
         if await self._producer.publish(records):
             self._count_dead("disabled", work)
@@ -119,6 +119,9 @@ class Deliverer:
             self._metrics.count_delivery("delivered")
             if work.digest is not None:
                 self._stats.digests += 1
+            if work.batch is not None:
+                self._stats.batches += 1
+                self._stats.batched += len(work.batch.alerts)
             log.debug("delivered %s to %s at attempt %d", item.webhook_id, sub, work.attempt)
         elif outcome.action == DEAD:
             if outcome.disable is not None:
@@ -143,9 +146,10 @@ class Deliverer:
         self._stats.given_up += 1
         self._metrics.count_delivery("dead")
         attempts = work.attempt if reason != "disabled" else 0
-        if work.digest is not None:
-            log.error("gave up delivering digest %s (%d alerts) to %s after %d attempt(s), %s: %s; each alert is "
-                      "dead-lettered", work.digest.webhook_id, len(work.digest.alerts), work.endpoint.subscriber,
+        if work.group is not None:
+            log.error("gave up delivering %s %s (%d alerts) to %s after %d attempt(s), %s: %s; each alert is "
+                      "dead-lettered", "digest" if work.digest else "batch", work.group.webhook_id, len(work.group.alerts),
+                      work.endpoint.subscriber,
                       attempts, reason, error or reason)
             return
         log.error("gave up delivering %s (rule %s, article %s) to %s after %d attempt(s), %s: %s",

@@ -1,6 +1,6 @@
 """Intake of one fetched record: decode it, and queue it on its lane or dead-letter it.
 
-A ``matches`` record is an ``Alert``; a retry record a ``RetryEnvelope`` (an alert or a digest,
+A ``matches`` record is an ``Alert``; a retry record a ``RetryEnvelope`` (an alert, a digest or a batch,
 its next attempt number, the attempts so far and when it is due). A record that is empty, not
 JSON, fails the schema or names an unknown subscriber is ``Unusable``: it goes to
 ``matches.rejected`` with the reason and is settled at once. A new alert repeating a story its
@@ -18,7 +18,7 @@ from typing import Awaitable, Callable, Mapping
 from pydantic import ValidationError
 
 from newsalert.adapters.broker import Record
-from newsalert.schemas import Alert, DeliveryAttempt, Digest, RejectedRecord, RetryEnvelope, error_messages
+from newsalert.schemas import Alert, Batch, DeliveryAttempt, Digest, RejectedRecord, RetryEnvelope, error_messages
 from newsalert.services.notifier.claims import StoryClaims
 from newsalert.domain.delivery.endpoints import Endpoint
 from newsalert.services.notifier.lanes import Lanes, Work
@@ -43,7 +43,7 @@ class Unusable(Exception):
 class Decoded:
     """What a record asks to deliver: ``item`` to ``endpoint`` as attempt ``attempt``."""
 
-    item: Alert | Digest
+    item: Alert | Digest | Batch
     endpoint: Endpoint
     attempt: int = 1
     history: list[DeliveryAttempt] = field(default_factory=list)
@@ -59,7 +59,7 @@ def decode_alert(value: bytes | None, endpoints: Mapping[str, Endpoint]) -> Deco
 def decode_retry(value: bytes | None, endpoints: Mapping[str, Endpoint]) -> Decoded:
     """What a retry record asks to deliver again, or ``Unusable`` with the reason."""
     envelope = _validated(RetryEnvelope, value)
-    item = envelope.alert if envelope.alert is not None else envelope.digest
+    item = envelope.alert or envelope.digest or envelope.batch
     return Decoded(item, endpoint_of(item, endpoints), envelope.attempt, list(envelope.attempts), envelope.due_at)
 
 
@@ -88,7 +88,7 @@ async def decode_record(
     return decode(value, endpoints)
 
 
-def endpoint_of(item: Alert | Digest, endpoints: Mapping[str, Endpoint]) -> Endpoint:
+def endpoint_of(item: Alert | Digest | Batch, endpoints: Mapping[str, Endpoint]) -> Endpoint:
     """The endpoint of the item's subscriber, or ``Unusable`` when nobody knows it."""
     endpoint = endpoints.get(item.subscriber)
     if endpoint is None:
@@ -150,7 +150,10 @@ class RecordIntake:
             self._tracker.settle(ticket)  # its claim holder's claim is durable before any commit
             return 0.0
         digest = item if isinstance(item, Digest) else None
-        work = Work(ticket, None if digest else item, decoded.endpoint, decoded.attempt, decoded.history, digest=digest)
+        batch = item if isinstance(item, Batch) else None
+        alert = item if isinstance(item, Alert) else None
+        work = Work(ticket, alert, decoded.endpoint, decoded.attempt, decoded.history, digest=digest, batch=batch,
+                    size=len(record.value))
         if is_retry:  # a retried alert was let through the rate limit at its first attempt
             self._lanes.queue(work)
         elif not self._lanes.route(work):

@@ -26,42 +26,10 @@ from typing import Awaitable, Callable, Hashable, Iterable
 
 from newsalert.domain.alerts import new_digest
 from newsalert.domain.delivery.ratelimit import SEND, RateLimiter
-from newsalert.schemas import Alert, DeliveryAttempt, Digest
-from newsalert.domain.delivery.endpoints import Endpoint
-from newsalert.services.notifier.offsets import Ticket
+from newsalert.services.notifier.batching import take_batch
+from newsalert.services.notifier.work import Held, Work
 
 log = logging.getLogger(__name__)
-
-
-@dataclass
-class Work:
-    """One delivery to make: an alert, or a digest of held alerts (``alert`` is then None)."""
-
-    ticket: Ticket | None  # the record it came from; None for a digest just closed
-    alert: Alert | None
-    endpoint: Endpoint
-    attempt: int = 1
-    history: list[DeliveryAttempt] = field(default_factory=list)
-    digest: Digest | None = None
-    held: list[Ticket] = field(default_factory=list)  # the digest's held alerts, settled with it
-
-    @property
-    def item(self) -> Alert | Digest:
-        """What is POSTed: the digest or the alert."""
-        return self.digest if self.digest is not None else self.alert
-
-    def tickets(self) -> list[Ticket]:
-        """Every record settled when this delivery is."""
-        return ([self.ticket] if self.ticket is not None else []) + self.held
-
-
-@dataclass(frozen=True)
-class Held:
-    """An alert held back for its subscriber's digest; its record stays unsettled until then."""
-
-    ticket: Ticket
-    alert: Alert
-    endpoint: Endpoint
 
 
 @dataclass
@@ -180,7 +148,7 @@ class Lanes:
     async def _worker(self, subscriber: str, lane: _Lane) -> None:
         try:
             while lane.queue and not self._stopping.is_set():
-                work = lane.queue.popleft()
+                work = take_batch(lane.queue)
                 try:
                     await self._handle(work)
                 finally:

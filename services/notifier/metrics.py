@@ -76,6 +76,8 @@ class NotifierStats:
     held: int = 0  # alerts held back by a rate limit for a digest
     duplicates: int = 0  # alerts not sent: their story reached the (subscriber, rule) already
     digests: int = 0  # digests delivered
+    batches: int = 0  # batches delivered (batch_max)
+    batched: int = 0  # alerts delivered inside those batches
 
 
 async def update_lag(metrics: NotifierMetrics, consumer, tracker, matches_topic: str) -> None:

@@ -21,7 +21,7 @@ from newsalert.adapters.http_guard import blocked_reason
 from newsalert.domain.chat import chat_body
 from newsalert.domain.delivery import outcome as oc
 from newsalert.domain.delivery.signing import signed_headers
-from newsalert.schemas import Alert, DeliveryAttempt, Digest
+from newsalert.schemas import Alert, Batch, DeliveryAttempt, Digest
 from newsalert.schemas.delivery import ERROR_MAX, RESPONSE_BODY_MAX
 from newsalert.schemas._common import truncate
 from newsalert.domain.delivery.endpoints import Endpoint
@@ -38,8 +38,8 @@ class WebhookSender:
         self._session = session
         self._in_flight = asyncio.Semaphore(max_in_flight)
 
-    async def attempt(self, alert: Alert | Digest, endpoint: Endpoint, number: int) -> tuple[oc.AttemptOutcome, DeliveryAttempt]:
-        """POST ``alert`` (or a digest) to ``endpoint`` once, as attempt ``number``; never raises
+    async def attempt(self, alert: Alert | Digest | Batch, endpoint: Endpoint, number: int) -> tuple[oc.AttemptOutcome, DeliveryAttempt]:
+        """POST ``alert`` (or a digest or batch) to ``endpoint`` once, as attempt ``number``; never raises
         for what the endpoint or the network does."""
         body = payload_body(alert) if endpoint.format == "standard" else chat_body(endpoint.format, alert)
         headers = signed_headers(endpoint.secrets, alert.webhook_id, body)
@@ -68,7 +68,7 @@ _PAYLOAD_FIELDS = ("webhook_id", "article", "rule", "subscriber", "highlights", 
 _ALERT_BODY_START = b'{"type":"article.matched",'
 
 
-def payload_body(item: Alert | Digest) -> bytes:
+def payload_body(item: Alert | Digest | Batch) -> bytes:
     """The exact bytes POSTed (and signed) for ``item``: ``item.webhook_payload().to_body()``.
 
     For an alert, built without the intermediate ``WebhookPayload`` model (a validated copy of the
@@ -83,7 +83,7 @@ def payload_body(item: Alert | Digest) -> bytes:
 
 
 def attempt_record(
-    alert: Alert | Digest,
+    alert: Alert | Digest | Batch,
     endpoint: Endpoint,
     number: int,
     result: oc.AttemptOutcome,

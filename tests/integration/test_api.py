@@ -273,6 +273,18 @@ def test_rate_limit_and_digest_are_set_as_in_a_rule_file(env: Env) -> None:
     assert (plain["max_per_minute"], plain["digest"]) == (None, None)
 
 
+def test_batch_max_is_set_as_in_a_rule_file(env: Env) -> None:
+    """``batch_max`` reaches the stored subscriber, the notifier's endpoint and the views; out of
+    range or with a chat format it is refused, naming the field."""
+    created = env.post("/subscriptions", {"url": env.hook("echo-json"), "queries": ["flood*"], "batch_max": 50}).json()
+    assert created["batch_max"] == 50 and env.get(f"/subscriptions/{created['id']}").json()["batch_max"] == 50
+    subscriber = feed_records(env.settings)[created["id"]].subscriber
+    assert subscriber.batch_max == 50 and endpoint_of(created["id"], subscriber).batch_max == 50
+    for bad in ({"batch_max": 1}, {"batch_max": 1001}, {"batch_max": 5, "format": "slack"}):
+        resp = env.post("/subscriptions", {"url": env.hook("echo-json"), "queries": ["flood*"], **bad})
+        assert resp.status_code == 422 and "batch_max" in resp.text, resp.text
+
+
 @pytest.mark.parametrize("fmt", ["slack", "teams", "discord"])
 def test_a_chat_webhook_is_verified_by_a_2xx_to_a_notice_in_its_format(env: Env, fmt: str) -> None:
     resp = env.post("/subscriptions", {"url": env.hook("chat-ok"), "queries": ["flood*"], "format": fmt})

@@ -119,3 +119,22 @@ async def test_the_app_handles_once_refuses_forgeries(capsys):
         assert (await again.json()) == {"duplicate": headers["webhook-id"]}
     printed = capsys.readouterr().out
     assert printed.count("nk-missiles: North Korea fires two ballistic missiles") == 1
+
+
+async def test_the_app_handles_each_alert_of_a_batch_once(capsys):
+    from newsalert.domain.alerts import new_alert, new_batch
+    from newsalert.schemas import Article
+    from newsalert.services.notifier.sender import payload_body
+
+    alerts = [new_alert(Article(id=f"a{n}", title=f"Title {n}", url=f"https://news.example/{n}"), "r1", "q", "desk",
+                        ruleset_version="v") for n in range(2)]
+    batch = new_batch("desk", alerts)
+    app = receiver.create_app([OLD])
+    async with TestClient(TestServer(app, host="127.0.0.1")) as client:
+        body = payload_body(batch)
+        first = await client.post("/hooks/desk", data=body, headers=_signed([OLD], body, msg_id=batch.webhook_id))
+        alone = payload_body(alerts[1])  # the same alert again, alone (a redelivery)
+        again = await client.post("/hooks/desk", data=alone, headers=_signed([OLD], alone, msg_id=alerts[1].webhook_id))
+        assert (first.status, again.status) == (204, 200)
+    printed = capsys.readouterr().out
+    assert printed.count("r1: Title 0") == 1 and printed.count("r1: Title 1") == 1

@@ -27,6 +27,7 @@ class Endpoint:
     secrets: tuple[SecretStr, ...]
     limit: RateLimit | None = None  # max_per_minute / digest; None: every alert is sent alone
     format: str = "standard"  # the body: Standard Webhooks JSON, or a chat message (newsalert.domain.chat)
+    batch_max: int | None = None  # most waiting alerts sent together in one POST; None: one alert per POST
 
     def __post_init__(self) -> None:
         if not self.secrets:
@@ -59,7 +60,8 @@ def endpoint_of(subscriber_id: str, subscriber: Any) -> Endpoint:
     """The endpoint of one subscriber (a ``newsalert.schemas.rules.Subscriber`` or alike), rate limit included."""
     digest = getattr(subscriber, "digest", None)
     limit = RateLimit.of(getattr(subscriber, "max_per_minute", None), None if digest is None else parse_duration(digest))
-    return Endpoint(subscriber_id, str(subscriber.url), _secrets_of(subscriber), limit, getattr(subscriber, "format", "standard"))
+    return Endpoint(subscriber_id, str(subscriber.url), _secrets_of(subscriber), limit, getattr(subscriber, "format", "standard"),
+                    getattr(subscriber, "batch_max", None))
 
 
 def _secrets_of(subscriber: Any) -> tuple[SecretStr, ...]:

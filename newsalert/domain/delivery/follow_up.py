@@ -12,7 +12,7 @@ may be committed:
   ``next_attempt_at``) and a ``RetryEnvelope`` carrying the *same* attempt number, so the wait
   shows in the attempt log without using up the schedule. The carried history keeps one wait per
   attempt number (the latest), so a long outage does not crowd the real attempts out of it;
-- dead: the ``DeliveryAttempt`` and one ``DeadDelivery`` per alert (a digest's alerts are each
+- dead: the ``DeliveryAttempt`` and one ``DeadDelivery`` per alert (a digest's or batch's alerts are each
   dead-lettered alone, so each can be replayed alone) and, for ``410 Gone``, the
   ``SubscriberState`` disabling the subscriber.
 """
@@ -26,7 +26,7 @@ from typing import Sequence
 from newsalert.domain.delivery.outcome import AttemptOutcome
 from newsalert.domain.delivery.outcome import CIRCUIT_OPEN
 from newsalert.domain.delivery.retry import DEAD, DONE, WAIT, NextStep, tier_for
-from newsalert.schemas import Alert, DeadDelivery, DeliveryAttempt, Digest, RetryEnvelope, SubscriberState
+from newsalert.schemas import Alert, Batch, DeadDelivery, DeliveryAttempt, Digest, RetryEnvelope, SubscriberState
 from newsalert.schemas._common import truncate
 from newsalert.schemas.delivery import ERROR_MAX
 
@@ -49,14 +49,14 @@ class FollowUp:
 
 def follow_up(
     alert: Alert | None,
-    digest: Digest | None,
+    group: Digest | Batch | None,
     history: Sequence[DeliveryAttempt],
     attempt: DeliveryAttempt,
     result: AttemptOutcome,
     step: NextStep,
     tiers: Sequence[float],
 ) -> FollowUp:
-    """The follow-up of ``attempt`` (of ``alert``, or of ``digest`` when it is a digest)."""
+    """The follow-up of ``attempt`` (of ``alert``, or of ``group`` when it is a digest or a batch)."""
     if step.action == DONE:
         return FollowUp(DONE, attempt)
     error = result.error or result.outcome
@@ -66,7 +66,7 @@ def follow_up(
         if step.disable:
             disable = SubscriberState(subscriber=attempt.subscriber, status="disabled", reason=f"{attempt.url} answered 410 Gone",
                                       webhook_id=attempt.webhook_id, at=attempt.at)
-        dead = dead_letters(alert, digest, step.dead_reason, error, carried, attempt.at)
+        dead = dead_letters(alert, group, step.dead_reason, error, carried, attempt.at)
         return FollowUp(DEAD, attempt, dead=dead, disable=disable, dead_reason=step.dead_reason)
     due = attempt.at + timedelta(seconds=step.delay)
     attempt = attempt.model_copy(update={"next_attempt_at": due})
@@ -74,7 +74,8 @@ def follow_up(
     following = attempt.attempt if step.action == WAIT else attempt.attempt + 1
     if step.action == WAIT and history and history[-1].outcome != CIRCUIT_OPEN:
         error = history[-1].error or history[-1].outcome  # the last real failure, not the wait
-    envelope = RetryEnvelope(alert=alert, digest=digest, attempt=following, due_at=due,
+    envelope = RetryEnvelope(alert=alert, digest=group if isinstance(group, Digest) else None,
+                             batch=group if isinstance(group, Batch) else None, attempt=following, due_at=due,
                              last_error=truncate(error, ERROR_MAX), attempts=carried)
     return FollowUp(step.action, attempt, retry=envelope, tier=tier_for(step.delay, tuple(tiers)))
 
@@ -88,9 +89,9 @@ def _without_repeated_wait(history: Sequence[DeliveryAttempt], attempt: Delivery
 
 
 def dead_letters(
-    alert: Alert | None, digest: Digest | None, reason: str, error: str, history: Sequence[DeliveryAttempt], now: datetime
+    alert: Alert | None, group: Digest | Batch | None, reason: str, error: str, history: Sequence[DeliveryAttempt], now: datetime
 ) -> tuple[DeadDelivery, ...]:
-    """The dead letter of an alert; for a digest, one per alert it lists, each replayable alone."""
-    alerts = digest.alerts if digest is not None else [alert]
+    """The dead letter of an alert; for a digest or a batch, one per alert it lists, each replayable alone."""
+    alerts = group.alerts if group is not None else [alert]
     last_error = truncate(error, ERROR_MAX)
     return tuple(DeadDelivery(alert=a, reason=reason, attempts=list(history), last_error=last_error, dead_at=now) for a in alerts)

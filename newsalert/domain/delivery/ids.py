@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+from typing import Sequence
 
 from newsalert.schemas.alert import WEBHOOK_ID_PREFIX
 _DIGEST_BYTES = 20  # 160 bits -> 32 base32 characters, no padding
@@ -62,5 +63,18 @@ def digest_webhook_id(subscriber_id: str, window_start: int) -> str:
     if not isinstance(subscriber_id, str) or not subscriber_id:
         raise ValueError(f"digest_webhook_id: subscriber_id must be a non-empty string, got {subscriber_id!r}")
     material = "digest|" + "|".join(f"{len(part)}:{part}" for part in (subscriber_id, str(int(window_start))))
+    digest = hashlib.sha256(material.encode("utf-8")).digest()[:_DIGEST_BYTES]
+    return WEBHOOK_ID_PREFIX + base64.b32encode(digest).decode("ascii").lower()
+
+
+def batch_webhook_id(subscriber_id: str, alert_ids: Sequence[str]) -> str:
+    """The ``webhook-id`` of a batch of a subscriber's alerts, derived from their ids in order.
+
+    Tagged ``batch|`` (no alert or digest material starts so); a retried batch carries the same
+    alerts, so it keeps its id. Each alert keeps its own id inside the body.
+    """
+    if not isinstance(subscriber_id, str) or not subscriber_id or not alert_ids:
+        raise ValueError("batch_webhook_id: a subscriber id and at least one alert id are needed")
+    material = "batch|" + "|".join(f"{len(part)}:{part}" for part in (subscriber_id, *alert_ids))
     digest = hashlib.sha256(material.encode("utf-8")).digest()[:_DIGEST_BYTES]
     return WEBHOOK_ID_PREFIX + base64.b32encode(digest).decode("ascii").lower()
