@@ -68,6 +68,7 @@ class FeedPoller:
         self.failures = 0
         self.state = "starting"
         self.problem = ""
+        self._seen_unsaved = False  # ids published but not yet on feeds.seen
 
     async def run(self) -> None:
         """Poll, wait the scheduled delay, again, until cancelled."""
@@ -125,16 +126,18 @@ class FeedPoller:
             else:
                 ids.setdefault(item_id, entry)
         new = self.seen.unseen(ids)
-        if not new:
-            return 0
-        articles = [a for a in [await self._article(parsed, ids[i]) for i in new] if a is not None]
-        settings = self.deps.settings
-        topic = settings.topic("articles")
-        await self.deps.publisher.publish_many([Record(topic, a.to_json(), key=a.id.encode()) for a in articles])
-        self.deps.metrics.published.labels(self.spec.id).inc(len(articles))
-        self.seen.add(new)
-        record = SeenEntries(feed=self.spec.id, ids=self.seen.ids())
-        await self.deps.publisher.publish(settings.topic("feeds.seen"), record.to_json(), key=self.spec.id.encode())
+        articles: list[Article] = []
+        if new:
+            articles = [a for a in [await self._article(parsed, ids[i]) for i in new] if a is not None]
+            topic = self.deps.settings.topic("articles")
+            await self.deps.publisher.publish_many([Record(topic, a.to_json(), key=a.id.encode()) for a in articles])
+            self.deps.metrics.published.labels(self.spec.id).inc(len(articles))
+            self.seen.add(new)
+            self._seen_unsaved = True
+        if self._seen_unsaved:  # also a record that failed to be written at an earlier poll
+            record = SeenEntries(feed=self.spec.id, ids=self.seen.ids())
+            await self.deps.publisher.publish(self.deps.settings.topic("feeds.seen"), record.to_json(), key=self.spec.id.encode())
+            self._seen_unsaved = False
         return len(articles)
 
     async def _article(self, parsed: ParsedFeed, entry: FeedEntry) -> Article | None:

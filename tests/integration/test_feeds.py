@@ -4,10 +4,12 @@
 from __future__ import annotations
 
 import asyncio
+import json
 
 import pytest
 
 from newsalert.config import Settings
+from newsalert.errors import TransientError
 from newsalert.schemas.feeds import FeedSpec
 from newsalert.services.feeds.service import FeedsService
 from tests import feed_documents as docs
@@ -179,3 +181,39 @@ async def test_one_log_line_per_state_change_and_backoff(kafka_settings: Setting
     assert len(lines) == 2, lines
     assert "http_status" in lines[0] and "HTTP 500" in lines[0] and "next try in 60 s" in lines[0]
     assert lines[1].startswith("feed flaky: ok (HTTP 200, 1 new entries)")
+
+
+async def test_seen_ids_not_written_are_written_at_the_next_poll(server: FeedServer) -> None:
+    """Articles acknowledged but their feeds.seen record refused: nothing is published twice and the
+    record is written at the next poll (in memory: the broker's part is the other tests')."""
+    from newsalert.adapters.feed_http import FeedFetcher
+    from newsalert.adapters.memory_broker import InMemoryBroker
+    from newsalert.domain.feeds.schedule import PollSchedule
+    from newsalert.domain.feeds.seen import SeenIds
+    from newsalert.services.feeds.metrics import FeedMetrics
+    from newsalert.services.feeds.poller import FeedPoller, PollerDeps
+
+    class SeenFailsOnce(InMemoryBroker):
+        failed = False
+
+        async def publish(self, topic, value, key=None, headers=()):
+            if topic == "feeds.seen" and not self.failed:
+                self.failed = True
+                raise TransientError("feeds.seen refused once")
+            return await super().publish(topic, value, key, headers)
+
+    server.routes["rss"] = Route(docs.rss(docs.items(2)))
+    settings = Settings(allow_private_targets=True)
+    broker, fetcher = SeenFailsOnce(), FeedFetcher(settings)
+    deps = PollerDeps(settings, fetcher, broker, FeedMetrics(), PollSchedule(0.1, 3600, 3600))
+    poller = FeedPoller(FeedSpec(id="w", url=server.url("rss")), deps, SeenIds(100))
+    try:
+        first = await poller.poll_once()
+        assert first.error == "broker" and len(broker.messages("articles")) == 2
+        second = await poller.poll_once()
+        assert (second.error, second.published) == (None, 0)
+    finally:
+        await fetcher.close()
+    assert len(broker.messages("articles")) == 2
+    (record,) = broker.messages("feeds.seen")
+    assert len(json.loads(record.value)["ids"]) == 2
