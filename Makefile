@@ -6,7 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: venv demo test test-unit test-cluster bench bench-rules kafka-start kafka-stop schemas clean
+.PHONY: venv demo test test-unit test-cluster bench bench-rules soak kafka-start kafka-stop schemas clean
 
 venv: $(STAMP)
 
@@ -40,6 +40,12 @@ bench: venv
 ## Matching-engine benchmark: writes docs/benchmarks.md.
 bench-rules: venv
 	$(BIN)/python benchmarks/rules_bench.py
+
+## Chaos soak: private broker, 2 matchers, 2 notifiers, ingest; kills, a broker outage and a failing
+## endpoint at random times; checks every alert; writes the soak section of docs/reliability.md and
+## docs/soak.png. 10 minutes of feeding by default: make soak SOAK_ARGS="--minutes 3".
+soak: venv
+	$(BIN)/python benchmarks/soak.py $(SOAK_ARGS)
 
 kafka-start: venv
 	$(BIN)/newsalert kafka start
