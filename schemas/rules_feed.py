@@ -1,50 +1,11 @@
 """The compacted ``rules`` topic: the live rule set and the API subscriptions, one record per key.
 
-Contract (every producer and consumer of ``rules`` follows it)
--------------------------------------------------------------
-Topic ``<prefix>rules``: **one partition** (so every reader sees one total order),
-``cleanup.policy=compact`` (only the newest record of each key is kept for good). Keys are UTF-8:
-
-``ruleset``
-    Value: a :class:`RuleSetSnapshot`, the whole YAML rule file after validation and ``${VAR}``
-    substitution (subscribers, term lists, rules) with its ``version``. Written by
-    ``newsalert serve matcher --rules FILE`` whenever the file changes and is valid (and at
-    start, when the topic holds another version). The newest record wins; there is no tombstone
-    for this key (an empty rule set is a snapshot with no rules).
-
-``subscription/<id>``
-    Value: a :class:`SubscriptionRecord`, written by the subscription API (``newsalert serve
-    api``) on creation, on activation (intent verification passed) and on any change. A
-    **tombstone** (null value) deletes the subscription. ``<id>`` equals ``record.id``, which is
-    also the subscriber id: the key of its alerts on ``matches``.
-
-Any other key is ignored by readers (logged), so new record kinds can be added later.
-
-How readers combine them (the matcher does this; the notifier reads subscribers the same way)
----------------------------------------------------------------------------------------------
-The effective rule set = the newest ``ruleset`` snapshot + every subscription whose status is
-``active``:
-
-- an ``active`` subscription is a subscriber (id, url, secrets) like a YAML one;
-- each id in ``rule_ids`` names a YAML rule: the subscriber is added to that rule's ``notify``
-  (an id that is not in the current snapshot is skipped with a warning: the YAML may have dropped
-  the rule since);
-- each inline rule in ``rules`` becomes a rule with id ``<subscription id>/<rule id>`` notifying
-  only this subscriber;
-- a subscription whose id is also a YAML subscriber id is ignored (the YAML wins; the API refuses
-  such ids at creation);
-- ``pending`` subscriptions are stored but never matched.
-
-The effective version carried by every alert (``Alert.ruleset_version``) is the snapshot version
-when there are no active subscriptions, else a short hash of the snapshot version and the
-``(id, revision)`` of every active subscription (``effective_version``): it changes whenever
-what is matched changes.
-
-Secrets
--------
-Subscriber secrets travel **in clear** on this topic (``FeedSubscriber`` serialises them), because
-the notifier must sign with them and an API subscription's generated secret exists nowhere else.
-The topic is therefore sensitive: restrict it with ACLs in production, never log its values.
+One partition, ``cleanup.policy=compact``. Key ``ruleset``: a ``RuleSetSnapshot`` (the validated
+rule file, written by matchers); key ``subscription/<id>``: a ``SubscriptionRecord`` (written by
+the API; a tombstone deletes it); other keys are ignored. The effective rule set is the newest
+snapshot plus every ``active`` subscription (``newsalert.domain.live_rules``), and its version
+changes whenever what is matched changes. Secrets travel in clear here (the notifier signs with
+them): restrict the topic with ACLs and never log its values.
 """
 
 from __future__ import annotations

@@ -1,23 +1,9 @@
-"""Reading article records from JSON text: JSON Lines, JSON arrays, single objects, and
-directories of such files. Every item comes out with where it was (source, line, index) or as a
-located parse error, so that a bad record is reported precisely and the others still flow.
+"""Reading article records from JSON text: JSON Lines, arrays, single objects, directories of them.
 
-Used by ``newsalert replay``, ``newsalert match``, the demo and the ingest HTTP body parser. It
-only parses JSON: validating an item as an article is ``newsalert.domain.articles``'s job, and
-nothing here knows about Kafka.
-
-Formats (``parse_document`` decides; ``read_file`` uses the file name as a hint):
-
-- JSON Lines (``.jsonl``, ``.ndjson``, or any text whose non-blank lines each look like one
-  object): one item per non-blank line. A malformed line is an error for that line only; the
-  following lines are still read.
-- A JSON array: one item per element, located at the line where the element starts. A syntax
-  error inside an array ends that array (the rest cannot be split reliably) and is reported
-  with its line and column.
-- Any other JSON value (usually one object, possibly pretty-printed): one item.
-
-Directories are searched recursively for ``*.json`` and ``*.jsonl`` files, taken in sorted order
-so that a replay is repeatable.
+Every item comes out with where it was (source, line, index) or as a located parse error, so a
+bad record is reported precisely and the others still flow. Only JSON parsing: validating an item
+as an article is ``newsalert.domain.articles``'s job. Used by ``replay``, ``match``, the demo and
+the ingest body parser.
 """
 
 from __future__ import annotations

@@ -1,32 +1,10 @@
-"""The broker boundary: what the services need from Kafka, and the aiokafka implementation.
+"""The broker boundary, publishing side: ``Publisher`` and its aiokafka implementation.
 
-Contracts (every implementation keeps them):
-
-``Publisher.publish(topic, value, key=None, headers=())``
-    Returns only once the broker has the record durably (``acks=all``), with its partition and
-    offset. Records with the same key go to the same partition, in the order published by one
-    publisher; a ``Record`` with ``partition`` set goes to that partition. Raises ``TransientError`` when the broker cannot take it in time; the caller then
-    has NOT handed the record over and must not report it as accepted.
-
-``Publisher.publish_many(records)``
-    Like ``publish`` for each record, sent concurrently; returns when all are acknowledged, in
-    input order, or raises ``TransientError`` if any failed (some may then have been written:
-    the caller answers as for a failure and the consumers de-duplicate on ids).
-
-``Publisher.send_many(records)`` (optional; the matcher uses it to pipeline)
-    Hands the records to the producer in order without waiting for the broker and returns a
-    ``Sent`` whose ``wait()`` returns once all are acknowledged or raises ``TransientError``.
-    Records sent earlier by the same publisher are never acknowledged after later ones to the same
-    partition (idempotent producer), but a caller must still wait for each ``Sent`` it relies on.
-
-After a broker restart aiokafka's idempotent producer can lose step with the broker's sequence
-numbers and then fail every later send with ``OutOfOrderSequenceNumber`` until it is replaced
-(aiokafka issue #1017; the Java client bumps its epoch instead). ``KafkaPublisher`` therefore
-replaces its producer (a new producer id) when a send fails that way; the failed call still raises
-``TransientError`` and its caller's retry goes through the new producer.
-
-Consumption is not abstracted here: the matcher is a faust agent and the notifier an aiokafka
-consumer with manual commits; each documents its own commit rule.
+``publish``/``publish_many`` return only once the broker has every record (``acks=all``,
+idempotent producer) and raise ``TransientError`` otherwise; ``send_many`` returns a ``Sent`` to
+wait on. After a broker restart aiokafka's idempotent producer can lose step with the broker's
+sequence numbers (aiokafka issue #1017), so ``KafkaPublisher`` then replaces its producer. The
+reading side is ``newsalert.adapters.reading``; the contracts are in ``docs/architecture.md``.
 """
 
 from __future__ import annotations

@@ -1,24 +1,10 @@
 """The SSRF guard for aiohttp: client sessions that cannot connect to refused addresses.
 
-Every outgoing request to a URL taken from a rule file or a subscription (webhook POSTs, the
-subscription API's challenge request) must go through ``guarded_session`` or a session built on
-``guarded_connector``. The address policy itself is pure (``newsalert.domain.delivery.ssrf``);
-this module applies it at two points of aiohttp's ``TCPConnector``:
-
-1. the resolver (``GuardedResolver``): a host name's DNS answers are filtered, so aiohttp only
-   ever sees, caches and tries vetted addresses; a name with no acceptable address fails with
-   ``TargetBlockedError``. aiohttp connects to exactly the addresses the resolver returned (it
-   does not resolve again), so DNS rebinding between the check and the connection cannot slip
-   a new address in.
-2. the socket factory (``guarded_socket_factory``): called with the very address about to be
-   connected to, before a socket exists. This is what stops literal IP URLs
-   (``http://10.0.0.1/``, ``http://[::1]/``), which aiohttp never passes to the resolver, and it
-   is a second check of every resolved address.
-
-A refusal raises ``TargetBlockedError`` (an ``OSError``, so aiohttp wraps it in its usual
-``ClientConnectorError`` with our message inside); ``blocked_reason(exc)`` finds it in whatever
-aiohttp raised, so a caller can classify the attempt as blocked rather than as a network error.
-Nothing is sent to a refused address: no SYN, no DNS query beyond the name's own resolution.
+Every request to a URL from a rule file or a subscription goes through ``guarded_session``. The
+pure policy (``newsalert.domain.delivery.ssrf``) is applied twice: by the resolver (only vetted
+addresses reach aiohttp, so DNS rebinding cannot slip one in) and by the socket factory (the very
+address connected to, literal IPs included). A refusal is a ``TargetBlockedError``;
+``blocked_reason(exc)`` finds it inside aiohttp's errors. Nothing is sent to a refused address.
 """
 
 from __future__ import annotations

@@ -1,25 +1,10 @@
-"""De-duplication of alerts, the pure part: story fingerprints, the duplicate rule and
-the claim book.
+"""De-duplication of alerts, the pure part: story fingerprints, the duplicate rule, the claim book.
 
-A subscriber gets an article at most once per rule within a window. "The same article" is any of:
-
-- the same article id (``id:<id>``), e.g. the same record published again;
-- the same canonical URL (``url:<canonical>``): scheme and host lower-cased, default port, fragment
-  and tracking parameters (``utm_*``, ``fbclid``, ``gclid``, ...) removed, the other query
-  parameters sorted, a trailing ``/`` of the path dropped;
-- the same normalised title and first paragraph (``text:<sha256>``): tokens as the matcher sees
-  them (case, accents, punctuation and spacing ignored), so a wire story re-sent under a new id
-  and a new URL is caught too.
-
-An article has up to three fingerprints; an alert is a duplicate when, for its (subscriber, rule),
-*any* of them was claimed within the window by *another* alert record. Claims name the record that
-made them (``partition:offset`` of the alert on ``matches``), so handling the same record again
-after a crash is not mistaken for a duplicate of itself (the alert is then sent again with the
-same ``webhook_id``: at-least-once, not at-most-once).
-
-Where it runs: in the notifier, because ``matches`` is keyed by subscriber, so every alert of one
-subscriber, whatever its article, passes through the one notifier that owns its partition; the
-``ClaimBook`` holds that notifier's claims per partition (see ``newsalert.services.notifier.claims``).
+An article has up to three fingerprints (id, canonical URL, normalised title and first paragraph);
+an alert is a duplicate when any of them was claimed for its (subscriber, rule) within the window
+by another alert record. Claims name their record (``partition:offset``), so a record handled
+again after a crash is delivered again, not dropped. Runs in the notifier
+(``docs/architecture.md``, ``newsalert.services.notifier.claims``).
 """
 
 from __future__ import annotations

@@ -1,27 +1,10 @@
 """The ingest HTTP application: ``POST /articles``, ``GET /healthz``, ``GET /readyz``, ``GET /metrics``.
 
-``POST /articles`` takes one article object, a JSON array of them, or NDJSON
-(``application/x-ndjson``, or any body of several lines each holding one object). Answers:
-
-- ``202 {"accepted": [ids], "rejected": [...]}`` once the broker has acknowledged every accepted
-  article (``acks=all``). Invalid items do not sink a batch: the valid ones are published and
-  listed in ``accepted``; each invalid one is listed in ``rejected`` as
-  ``{"index", "line", "id", "errors": [{"field", "message"}]}`` (index 0-based in the batch, line
-  1-based in the body) and written to ``articles.rejected`` as a ``RejectedRecord`` (stage
-  ``ingest``), so operators see it too.
-- ``422`` with the same ``rejected`` list when no item is valid (nothing published but dead letters).
-- ``400`` for a body that is not UTF-8 JSON, naming the line and column (NDJSON: the line); the
-  whole request is refused, nothing is published.
-- ``413`` for a body over ``NEWSALERT_INGEST_MAX_BODY_BYTES`` (checked on ``Content-Length`` before
-  reading and again while reading, for chunked bodies) or more items than
-  ``NEWSALERT_INGEST_MAX_BATCH``. Refused, never truncated.
-- ``503`` when the broker is unreachable or did not acknowledge in time: nothing is reported as
-  accepted; the client retries (with the same ids: consumers de-duplicate on them, since a failed
-  batch may be partly written).
-
-The service starts even when the broker is down: topic creation and the producer connection are
-retried in the background, ``/readyz`` answers 503 until they succeed and while the broker does
-not answer a metadata request, and ``/healthz`` says only that the process is up.
+``POST /articles`` takes one article, a JSON array or NDJSON and answers 202 once the broker has
+acknowledged every valid item (invalid ones are listed and dead-lettered), 422 when none is
+valid, 400 for a body that is not JSON, 413 over the size or batch limits, 503 when the broker did
+not acknowledge (nothing reported as accepted). The service starts with the broker down;
+``/readyz`` says when it can publish. The answers are documented in the README.
 """
 
 from __future__ import annotations

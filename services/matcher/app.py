@@ -1,53 +1,11 @@
-"""The matcher's faust application: one agent on ``articles``, alerts to ``matches``, dead letters to
-``articles.rejected``, and ``/healthz`` + ``/readyz`` on faust's web server.
+"""The matcher's faust application: one agent on ``articles``, alerts to ``matches``, dead letters
+to ``articles.rejected``, ``/healthz`` and ``/readyz`` on faust's web server; built by
+:func:`build_app`, never at import time.
 
-Built by :func:`build_app`, never at import time, so importing this module connects nothing.
-
-Offsets and durability (checked against faust-streaming 0.15.3 in ``.venv``)
----------------------------------------------------------------------------
-The rule: the offset of an ``articles`` record is never committed before every record derived from
-it (its alerts, or its dead letter) is acknowledged by the broker.
-
-How faust commits: ``Consumer.ack(message)`` (``faust/transport/consumer.py``) adds the offset to
-the partition's acked list; the commit timer (``broker_commit_interval``) and shutdown commit
-``_new_offset(tp)``, the end of the *contiguous* run of acked offsets. A stream acks an event in
-the ``finally`` after ``yield`` (``Stream._py_aiter`` / the Cython ``StreamIterator.after``), i.e.
-when the agent asks for the next value -- and also when the iterator is closed because the agent
-raised or was cancelled. So with plain ``async for value in stream`` an exception or a cancellation
-in the middle of a record still acks it, and the next commit can skip it.
-
-Therefore the agent iterates ``stream.noack().events()`` and never acks itself. Pipelining:
-for each event it hands the outputs to the producer without waiting (``KafkaPublisher.send_many``)
-and puts ``(event, outcome, sent)`` in an ordered, bounded window (``OutputService``,
-``NEWSALERT_MATCHER_MAX_IN_FLIGHT``); the window's acker task takes the entries in order, waits for
-each one's acknowledgements (``acks=all``) and only then acks the event. So an event is acked only
-once its own outputs *and* those of every event before it are acknowledged: the durability rule
-holds, while the agent goes on matching the next articles during the broker round trip. A full
-window makes the agent wait (back-pressure). If the broker fails an entry, the acker re-publishes
-that entry's records with backoff until acknowledged and never acks it before; if the worker is
-stopping meanwhile, it gives up without acking, so the record is processed again after the restart
-(at-least-once; the alert's ``webhook_id`` is stable so receivers de-duplicate). After such a
-failure, alerts of later articles may reach ``matches`` before the retried ones (order across
-articles is kept only when nothing fails). ``concurrency=1`` keeps events of a partition in order.
-Graceful stop (SIGTERM): faust stops fetching, waits for every in-flight event to be acked
-(``stream_wait_empty``; the acker keeps running because it belongs to ``OutputService``, which is
-started before the app and stopped after it), commits, then the output service stops.
-
-Why our ``KafkaPublisher`` and not faust's producer: its contract is exactly the rule above
-(``Sent.wait`` returns only once the broker has every record, idempotent, ``acks=all``, bounded
-wait, raises ``TransientError`` otherwise) and it is the same code ingest uses. faust's ``topic.send`` goes
-through faust's producer buffer and ``Attachments``; it can be awaited too, but its failure modes
-(buffer flush at commit, producer crash on ``ProducerSendError``) are harder to reason about. The
-publisher is a ``mode`` service started before the app and stopped after it (see ``main``).
-
-Known faust behaviour (not ours to fix here): during a rebalance, events fetched under the old
-generation are acked without being processed (``skipped_value`` in ``_py_aiter``); faust then seeks
-to the committed offsets of the assigned partitions, so they are read again. The scale-out test
-(``tests/e2e/test_scale_out.py``) counts duplicates and losses across worker deaths.
-
-Later (issues 6 and 7) -- where they fit: the rule set behind ``MatcherState.matcher`` is swapped
-by a task consuming the ``rules`` topic (the agent reads ``state.matcher`` per event); counters on
-``MatcherState`` feed ``/metrics``; ``MatcherState.last_progress`` feeds stall detection.
+Durability rule: an ``articles`` offset is acked only once every record derived from it is
+acknowledged by the broker. The agent iterates ``stream.noack().events()`` and an ordered,
+bounded window (``OutputService``) acks events in order; why faust's own acking and producer are
+not used is in ``docs/architecture.md`` (matcher).
 """
 
 from __future__ import annotations

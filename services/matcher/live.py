@@ -1,30 +1,10 @@
 """Live rules in a matcher worker: watch the YAML file, publish it, follow the ``rules`` feed.
 
-``LiveRulesService`` is a ``mode`` service started *before* the faust app (so no article is matched
-before the rule set is known) and stopped after it. It does three things:
-
-1. **Catch up** (on start): reads the compacted ``rules`` topic (contract in
-   ``newsalert.schemas.rules_feed``) from the beginning to its end with a group-less consumer: every worker
-   reads all of it. If the newest snapshot's version differs from the file this worker was
-   started with, it publishes the file's snapshot (the file is the source of truth) and uses it.
-   It then builds the effective rule set (``newsalert.domain.live_rules``) and swaps it in.
-2. **Follow** (task): keeps consuming ``rules``; on a new snapshot version or a subscription
-   change it rebuilds the effective rule set off the event loop (``asyncio.to_thread``) and
-   hands it to ``install``, which changes the running engine rule by rule when few rules differ
-   (on the loop, between two articles) or compiles a new one in a thread, and swaps
-   ``MatcherState.matcher`` -- the agent reads it per article, so the next article is matched
-   with the new version, without a restart. Each alert carries the version it was matched with
-   (``Alert.ruleset_version``).
-3. **Watch** (task): polls the rule file every ``NEWSALERT_RULES_POLL_INTERVAL`` seconds
-   (modification time, size and content hash). On a change it validates the whole file: valid ->
-   publishes the new snapshot to ``rules`` (every worker, this one included, switches when it
-   reads it back); invalid -> keeps the last good rule set and logs every problem with
-   file:line:column (secrets never shown). Only the rule items whose text changed are read
-   again (``newsalert.domain.rule_items``).
-
-Several workers watching the same file all publish the same snapshot: the versions are equal, so
-readers switch once. Workers started with *different* files would each publish theirs: run all
-workers of a group on the same file.
+``LiveRulesService`` starts before the faust app: it reads ``rules`` to its end (publishing the
+file's snapshot when the topic holds another version), installs the effective rule set
+(``newsalert.domain.live_rules``), then follows the topic and polls the file; a valid change is
+published and installed by every worker when read back, an invalid one is logged and ignored.
+Run all workers of a group on the same file.
 """
 
 from __future__ import annotations

@@ -1,47 +1,10 @@
 """Stall detection of a matcher worker: no offset committed while there is work to do.
 
-faust consumers are known to stop fetching silently: the process is up, ``/healthz`` answers, and
-nothing moves. The rule implemented here:
-
-    a partition assigned to this worker is **stalled** when its committed offset (the group's, as
-    the broker has it) has not advanced for ``NEWSALERT_STALL_TIMEOUT`` seconds while its lag
-    (log-end offset minus committed offset) was above zero the whole time.
-
-An idle worker (lag 0) is never stalled however long nothing is committed; a busy worker commits
-every ``NEWSALERT_MATCHER_COMMIT_INTERVAL`` seconds. The rule looks at lag > 0, not at lag
-*growing*: a worker stuck with a constant backlog is stuck too.
-
-A second form of the same rule covers a **frozen process** (SIGSTOP, a VM or container paused, the
-machine swapping): the watchdog notices that its own ticks were apart by at least the timeout,
-i.e. nothing in the process ran -- and so nothing could be committed -- for that long. If the
-log-end offset of an assigned partition grew over that time beyond the committed offset seen
-before the freeze (lag grew while no offset could be committed), that is a stall too. This form
-does not need the committed offsets after the freeze, so it cannot be fooled by the worker
-committing in the milliseconds after it resumes.
-
-When a partition is stalled the worker marks itself unhealthy (``/healthz`` and ``/readyz`` answer
-503, for a few seconds if its event loop still runs), logs the partitions with their lag and
-exits with status ``EXIT_STALLED`` (3) *without* a graceful stop, as a crash would: a supervisor
-(docker ``restart:``, systemd, Kubernetes) restarts it, and what was not committed is processed
-again (at-least-once).
-
-Where the check runs, and why: in a **thread of its own with its own event loop and its own Kafka
-clients** (an admin client for the group's committed offsets, a group-less consumer for the
-log-end offsets), not on faust's event loop and not through faust's consumer. So it still runs
-when faust's fetcher has stopped or the event loop is blocked, and it sees what an external
-monitor would see. The only thing it reads from faust is the current assignment, which the
-``on_partitions_assigned`` callback stores in ``MatcherState.assigned``.
-
-What the SIGSTOP test shows (``tests/e2e/test_stall.py``): a SIGSTOPped process runs none of its
-threads, so nothing can fire *during* the pause. The test pauses the worker for longer than the
-timeout while articles keep arriving (lag grows, no commit), then resumes it with SIGCONT; the
-watchdog's first tick after the resume sees the freeze and the grown log-end offsets (the frozen
-form above) and exits the worker with status 3. A control pauses an idle worker just as long and
-shows it is not killed. The pure rule (``StallDetector``) is unit
-tested with a fake clock in ``tests/unit/test_matcher_stall.py``, including a worker that keeps
-running but stops committing.
-
-The same observations feed the ``consumer lag per partition`` metric (``MatcherState.lag``).
+A partition is stalled when its committed offset has not moved for ``NEWSALERT_STALL_TIMEOUT``
+while its lag stayed above zero, or when the process was frozen that long while the log grew.
+The worker then reports unhealthy and exits with ``EXIT_STALLED`` for its supervisor to restart.
+The check runs in a thread with its own loop and Kafka clients, so a stuck faust fetcher or a
+blocked loop cannot hide it (``docs/architecture.md``; pure rule: ``StallDetector``).
 """
 
 from __future__ import annotations

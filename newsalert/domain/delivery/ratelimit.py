@@ -1,23 +1,10 @@
 """Per-subscriber rate limits and digests: which alerts go out alone, which wait for a digest.
 
-Policy (pure: the caller passes the time, in seconds since the epoch):
-
-- ``max_per_minute: N`` lets at most N alerts a calendar minute (a fixed window aligned on the
-  minute) go out as single deliveries;
-- an alert over the limit is never dropped: it is *held* in the subscriber's open digest. The
-  digest window opens with the first held alert and lasts ``digest`` (``15m``, ``1h``, ``30s``);
-- while a subscriber's digest is open, every new alert joins it, even once a new minute has
-  started: the subscriber then never gets a newer alert before an older one held back;
-- at the end of the window the digest is due: one delivery listing every held alert. It is due
-  earlier when it holds ``DIGEST_ALERTS_MAX`` alerts (the body stays bounded, and a Kafka record
-  of it stays well under the broker's size limit), and the fullest digests are made due early
-  while the alerts held over all subscribers exceed the caller's ``held_cap`` (held alerts are
-  unsettled records: they count against the notifier's pending bound);
-- ``digest`` without ``max_per_minute`` puts every alert into digests; ``max_per_minute`` without
-  ``digest`` uses digests of one minute.
-
-A digest's ``start`` is its opening time in whole seconds; with the subscriber id it gives the
-digest its stable ``webhook-id`` (``ids.digest_webhook_id``).
+Pure (the caller passes the time). ``max_per_minute`` alerts a calendar minute go out alone; the
+others are held, never dropped, in the subscriber's open digest, which every later alert joins
+until its window (``digest``) ends or it holds ``DIGEST_ALERTS_MAX`` alerts, so a subscriber never
+gets a newer alert before an older held one. The policy for users is in the README
+("Rate limits and digests").
 """
 
 from __future__ import annotations

@@ -1,43 +1,10 @@
 """When to try a failed delivery again: the retry schedule as data, with jitter and clamps.
 
-A ``RetryPolicy`` is a list of delays: ``delays[0]`` is waited after the first failed attempt,
-``delays[1]`` after the second, and so on; when the list is used up the alert is dead-lettered.
-The schedule comes from ``NEWSALERT_RETRY_SCHEDULE`` (comma-separated seconds). Default:
-
-    ========  ==================  =====================  ==========================
-    attempt   delay before it     with ±20 % jitter      time since the first try
-    ========  ==================  =====================  ==========================
-    1         (immediately)       --                     0
-    2         5 s                 4 s .. 6 s             ~5 s
-    3         5 min               4 min .. 6 min         ~5 min
-    4         30 min              24 min .. 36 min       ~35 min
-    5         2 h                 1 h 36 .. 2 h 24       ~2 h 35
-    6         5 h                 4 h .. 6 h             ~7 h 35
-    7         10 h                8 h .. 12 h            ~17 h 35
-    8         10 h                8 h .. 12 h            ~27 h 35
-    ========  ==================  =====================  ==========================
-
-After attempt 8 fails the alert goes to ``deliveries.dead`` (``newsalert deliveries replay``
-re-sends it). Rules applied to each delay, in this order:
-
-1. jitter: the scheduled delay times a random factor in ``[1 - jitter, 1 + jitter]``
-   (``NEWSALERT_RETRY_JITTER``, default 0.2), so alerts failing together do not return together;
-2. ``Retry-After`` (429 or 503 carrying it): the hint is used instead, clamped between the
-   scheduled delay and twice it, so a receiver can slow us down but not stall delivery;
-3. throttle floor: after a timeout or a 429 the delay is at least
-   ``NEWSALERT_RETRY_THROTTLE_FLOOR`` seconds (default 60), so an overloaded receiver is not hit
-   again after 5 s. Tests with a schedule of seconds set it to 0.
-
-Success is 2xx only; 410 and a target refused by the SSRF guard are final (no delay); every other
-failure (3xx, 4xx, 5xx, timeout, connection refused or reset) is retried.
-
-A request held back by the endpoint's circuit breaker is **not an attempt**: nothing was sent, so
-the alert *waits* (``WAIT``) until the breaker lets a probe through (its cool-down, stretched by up
-to ``jitter`` so the waiting alerts do not all come back at the same instant) and then makes the
-same attempt number. However long the endpoint is down, an alert is dead-lettered only after
-``len(delays) + 1`` requests were really sent (or at once for 410 and the SSRF guard).
-
-``tiers`` groups delays into the retry topics the notifier uses (see ``newsalert.services.notifier``).
+``RetryPolicy`` holds the delays (``NEWSALERT_RETRY_SCHEDULE``; the default table is in
+``docs/webhooks.md``): jitter on each delay, ``Retry-After`` clamped between the delay and twice
+it, a throttle floor after a timeout or 429. 2xx succeeds; 410 and an SSRF refusal are final;
+everything else is retried. A request held back by the circuit breaker is not an attempt (it
+``WAIT``s). ``tiers`` groups the delays into the notifier's retry topics.
 """
 
 from __future__ import annotations

@@ -1,24 +1,9 @@
 """The SSRF address policy: which IP addresses a webhook may be sent to.
 
-Pure (the ``ipaddress`` module only): the HTTP adapter (``newsalert.adapters.http_guard``) asks
-``AddressPolicy.refusal(address)`` for every address it is about to connect to, after DNS
-resolution, so a rule file (or a subscription request) cannot make newsalert reach loopback,
-private networks or a cloud metadata service.
-
-By default every special-purpose address is refused. The table ``BLOCKED_NETWORKS`` lists them
-with the reason shown to operators; it follows the IANA IPv4 and IPv6 special-purpose address
-registries (RFC 6890 and successors). Anything else that Python does not consider globally
-routable (``is_global`` is False) is refused too, as a safety net for ranges added to the
-registries later.
-
-IPv6 addresses that embed an IPv4 address and reach it through the network stack or a
-translator are judged by the IPv4 address they lead to: IPv4-mapped ``::ffff:a.b.c.d`` (how a
-dual-stack socket addresses IPv4), NAT64 ``64:ff9b::a.b.c.d`` and 6to4 ``2002:AABB:CCDD::``.
-So ``::ffff:10.0.0.1`` is refused as a private address, and ``::ffff:8.8.8.8`` is allowed.
-
-Two escape hatches, both explicit: ``allow_private`` lets every address through (tests, local
-demos), and ``allowed`` is a list of networks whose addresses pass although they are special
-(for example an internal webhook relay on ``10.1.2.0/24``).
+Pure (``ipaddress`` only). ``AddressPolicy.refusal(address)`` refuses every special-purpose
+address of the IANA registries (``BLOCKED_NETWORKS``, with the reason shown to operators) and
+anything else not globally routable; ``newsalert.adapters.http_guard`` asks it for every address
+about to be connected to.
 """
 
 from __future__ import annotations
