@@ -293,6 +293,14 @@ class Settings(BaseSettings):
     notifier_max_in_flight: int = Field(
         64, ge=1, description="Notifier: most webhook POSTs in flight at once, over all subscribers."
     )
+    notifier_batch_max_bytes: int = Field(
+        512 * 1024,
+        ge=1024,
+        le=900_000,
+        description="Notifier: most bytes of alert records in one batched POST (subscribers with "
+        "batch_max). A failed batch travels whole on a retry topic, so this keeps its record under "
+        "the broker's default limit of 1 MB per record; the first alert of a batch always goes.",
+    )
     notifier_max_in_flight_per_subscriber: int = Field(
         1,
         ge=1,

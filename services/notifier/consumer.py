@@ -78,7 +78,8 @@ class Notifier:
         breakers = EndpointBreakers(settings, sender, self.metrics)
         self.deliverer = Deliverer(settings, self.tracker, breakers, self._producer, states, self.stats, self.metrics,
                                    rng or random.Random())
-        self.lanes = Lanes(settings.notifier_max_in_flight_per_subscriber, self.deliverer.handle, self._failed, self._stopping)
+        self.lanes = Lanes(settings.notifier_max_in_flight_per_subscriber, self.deliverer.handle, self._failed, self._stopping,
+                           settings.notifier_batch_max_bytes)
         self.deliverer.attach(self.lanes)
         self._matches = settings.topic("matches")
         self._flow = FlowControl(settings.notifier_max_pending)

@@ -26,7 +26,7 @@ from typing import Awaitable, Callable, Hashable, Iterable
 
 from newsalert.domain.alerts import new_digest
 from newsalert.domain.delivery.ratelimit import SEND, RateLimiter
-from newsalert.services.notifier.batching import take_batch
+from newsalert.services.notifier.batching import BATCH_BYTES_MAX, take_batch
 from newsalert.services.notifier.work import Held, Work
 
 log = logging.getLogger(__name__)
@@ -51,8 +51,10 @@ class Lanes:
         handle: Callable[[Work], Awaitable[None]],
         on_failure: Callable[[BaseException], None],
         stopping: asyncio.Event,
+        batch_bytes: int = BATCH_BYTES_MAX,
     ) -> None:
         self._bound = per_subscriber
+        self._batch_bytes = batch_bytes
         self._handle = handle
         self._on_failure = on_failure
         self._stopping = stopping
@@ -148,7 +150,7 @@ class Lanes:
     async def _worker(self, subscriber: str, lane: _Lane) -> None:
         try:
             while lane.queue and not self._stopping.is_set():
-                work = take_batch(lane.queue)
+                work = take_batch(lane.queue, self._batch_bytes)
                 try:
                     await self._handle(work)
                 finally:
