@@ -63,6 +63,10 @@ _Composer = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _VAR = re.compile(r"\$(\$?)\{([^}]*)\}")
 _VAR_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*$")
 _MAX_YAML_DEPTH = 64
+# Values a file may expand to per character of its text (+ a margin): ``*alias`` reuse is fine,
+# an alias bomb (aliases of aliases, billions of values from a few lines) is refused.
+_VALUES_PER_CHAR = 10
+_VALUES_MARGIN = 100_000
 _STR_TAG = "tag:yaml.org,2002:str"
 _TOP_KEYS = tuple(RuleFile.model_fields)
 
@@ -266,6 +270,7 @@ class _Located:
     keys: dict[tuple, yaml.Node] = field(default_factory=dict)
     # One constructor per load: it caches every node it builds, so a shared one would leak.
     scalars: yaml.constructor.SafeConstructor = field(default_factory=yaml.constructor.SafeConstructor)
+    budget: int = _VALUES_MARGIN  # values still allowed (``_Loader`` sets it from the text's length)
 
 
 class _YamlProblem(Exception):
@@ -279,6 +284,9 @@ def _to_data(node: yaml.Node, path: tuple, where: _Located, depth: int = 0) -> A
     """Plain Python data of ``node``, recording the node of each value and key under its path."""
     if depth > _MAX_YAML_DEPTH:
         raise _YamlProblem(node, f"nested more than {_MAX_YAML_DEPTH} levels deep (a recursive alias?)")
+    where.budget -= 1
+    if where.budget < 0:
+        raise _YamlProblem(node, "the file expands to too many values through aliases (*name of &name); write them out")
     where.values[path] = node
     if isinstance(node, yaml.MappingNode):
         out: dict[Any, Any] = {}
@@ -303,7 +311,10 @@ def _scalar(node: yaml.Node, where: _Located) -> Any:
     """The Python value of a scalar node (str, int, bool, None, ...), resolved as safe YAML does."""
     if node.tag == _STR_TAG:  # almost every scalar: skip the constructor's bookkeeping
         return node.value
-    return where.scalars.construct_object(node)
+    try:
+        return where.scalars.construct_object(node)
+    except ValueError as exc:  # e.g. an integer of thousands of digits
+        raise _YamlProblem(node, f"not a usable value: {exc}") from None
 
 
 def _scalar_position(node: yaml.Node, lines: list[str], offset: int) -> tuple[int, int] | None:
@@ -375,7 +386,7 @@ class _Loader:
         self.env = env
         self.lines = text.splitlines() or [""]
         self.problems: list[Problem] = []
-        self.where = _Located()
+        self.where = _Located(budget=_VALUES_PER_CHAR * len(text) + _VALUES_MARGIN)
         self.lists: dict[str, tuple[Term, ...]] = {}  # parsed named term lists (the valid ones)
         self.raw_lists: dict[str, tuple[str, ...]] = {}
 

@@ -10,12 +10,16 @@ Each test prints how many cases it tried and how they ended (the table in docs/r
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 
+import pytest
 import yaml
+from click.testing import CliRunner
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from newsalert.cli import main
 from newsalert.domain.query.parser import parse_query
 from newsalert.domain.rulefile import load_rule_text
 from newsalert.errors import QuerySyntaxError, RuleFileError
@@ -106,6 +110,54 @@ def test_random_yaml_documents_as_a_rule_file(value) -> None:
                        field_values, max_size=6))
 def test_rule_files_with_random_field_values(values: dict) -> None:
     _load("fields", rule_file_with(values))
+
+
+# YAML features a rule file does not need but a file may hold: aliases (one level, chains, a bomb),
+# tags, huge numbers, bad dates, flow nesting past the parser's limit, control characters.
+HOSTILE = ["&a x", "*a", "&a [x, x, x]", "[*a, *a, *a]", "!!python/object/apply:os.system [ls]", "!!binary aGVsbG8=",
+           "!!set {a, b}", "!!timestamp 2001-13-45", "2001-12-14t21:59:43.10-05:00", "9" * 5000, "0x" + "f" * 5000,
+           "1e999", "-.inf", ".nan", "!!int x", "!!float x", "[" * 2000 + "]" * 2000, "{a: " * 100 + "1" + "}" * 100,
+           "'\x00'", '"\x00\uffff"', "~", "<<: *a", "? [x]\n: y", "'" + "é" * 3000 + "'", "\t", "|\n  x\n y"]
+
+
+def alias_bomb(levels: int) -> str:
+    """A rule file whose lists of aliases of lists of aliases expand to 9**levels values."""
+    lines = ["l0: &l0 [x, x, x, x, x, x, x, x, x]"]
+    lines += [f"l{i}: &l{i} [{', '.join([f'*l{i - 1}'] * 9)}]" for i in range(1, levels)]
+    return "\n".join(lines) + f"\nrules: [{{id: r, query: x, notify: *l{levels - 1}}}]\n"
+
+
+@_fuzz
+@given(st.lists(st.tuples(st.sampled_from(["sid", "url", "secret", "max_per_minute", "digest", "rid", "query", "notify",
+                                           "language", "lists"]), st.sampled_from(HOSTILE)), min_size=1, max_size=4))
+def test_rule_files_with_hostile_yaml(fields: list) -> None:
+    text = rule_file_with({})
+    for name, fragment in fields:
+        key = {"sid": "id", "rid": "id"}.get(name, name)
+        text = text.replace(f"{key}: ", f"{key}: {fragment}\n  # ", 1) if f"{key}: " in text else text + f"{key}: {fragment}\n"
+    _load("hostile YAML", text)
+
+
+def test_an_alias_bomb_is_a_located_error() -> None:
+    with pytest.raises(RuleFileError, match="too many values through aliases") as caught:
+        load_rule_text(alias_bomb(9), FILE, env={})  # 387 million values if expanded
+    assert all(p.file == FILE and p.line >= 1 for p in caught.value.problems)
+    # Aliases as a file would use them still work.
+    reused = yaml.safe_dump({"subscribers": [{"id": "desk", "url": "https://hooks.example.org/desk", "secret": SECRET}]})
+    reused += "rules:\n  - {id: r1, query: x, notify: &both [desk]}\n  - {id: r2, query: y, notify: *both}\n"
+    assert [r.notify for r in load_rule_text(reused, FILE, env={}).rules] == [("desk",), ("desk",)]
+
+
+@settings(max_examples=150, deadline=None, database=None)
+@given(st.one_of(st.binary(max_size=400), st.text(max_size=300).map(str.encode), st.sampled_from(HOSTILE).map(str.encode)))
+def test_random_bytes_through_rules_check(tmp_path_factory, data: bytes) -> None:
+    path = tmp_path_factory.mktemp("fuzz") / FILE
+    path.write_bytes(data)
+    result = CliRunner().invoke(main, ["rules", "check", str(path)])
+    assert result.exit_code in (0, 1) and (result.exception is None or isinstance(result.exception, SystemExit)), result.output
+    if result.exit_code == 1:
+        assert re.search(rf"^{re.escape(str(path))}:\d+:\d+: ", result.output, re.M), result.output
+    OUTCOMES.setdefault("rules check (bytes)", Counter())["located error" if result.exit_code else "valid"] += 1
 
 
 def test_zz_report() -> None:
