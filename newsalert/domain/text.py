@@ -158,6 +158,7 @@ _ASCII_TOKEN_BYTES = bytes.maketrans(
 )
 # In lower-cased ASCII text: an "&" without a letter or digit on both sides, a run of "+"/"#"
 # not directly after one, or followed by one. The ASCII form of ``_TOKEN``'s symbol rules.
+_SYMBOL_RUN = re.compile(r"[&+#]+")
 _LOOSE_SYMBOLS = re.compile(r"(?<![a-z0-9])&|&(?![a-z0-9])|(?<![a-z0-9+#])[+#]+|[+#]+(?=[a-z0-9])")
 _NON_ASCII = re.compile(r"[^\x00-\x7f]")
 
@@ -270,7 +271,7 @@ def tokenise(text: str) -> TokenStream:
         # consecutive separators. All C-level: no regex, no Python loop.
         translated = text.encode("ascii", "replace").translate(_ASCII_TOKEN_BYTES).decode("ascii")
         if "&" in translated or "+" in translated or "#" in translated:
-            translated = _LOOSE_SYMBOLS.sub(_spaces, translated)
+            translated = _drop_loose_symbols(translated)
         return TokenStream(list(filter(None, translated.split(" "))), translated)
     texts, starts, ends = _unicode_token_spans(text)
     return TokenStream(texts, None, starts, ends)
@@ -279,6 +280,30 @@ def tokenise(text: str) -> TokenStream:
 def _spaces(match: re.Match) -> str:
     """As many spaces as ``match`` has characters (offsets stay those of the text)."""
     return " " * (match.end() - match.start())
+
+
+def _drop_loose_symbols(translated: str) -> str:
+    """``_LOOSE_SYMBOLS`` replaced by spaces, looking only around the runs of symbols.
+
+    The runs are found by a pattern that starts with a character set (a fast C scan); each is
+    judged with one character of context on both sides, all that the rules look at. Substituting
+    over the whole text instead tries the lookbehinds at every character: a seventh of the cost of
+    tokenising an article.
+    """
+    out: list[str] = []
+    done = 0
+    for run in _SYMBOL_RUN.finditer(translated):
+        start, end = run.span()
+        low = max(start - 1, 0)
+        window = translated[low : end + 1]
+        fixed = _LOOSE_SYMBOLS.sub(_spaces, window)
+        if fixed != window:  # the context characters are no symbols: only the run changed
+            out += (translated[done:start], fixed[start - low : end - low])
+            done = end
+    if not out:
+        return translated
+    out.append(translated[done:])
+    return "".join(out)
 
 
 def token_spans(text: str) -> tuple[list[str], list[int], list[int]]:

@@ -73,6 +73,7 @@ def test_korean_and_cjk_parse():
         ("Tom & Jerry", ["tom", "jerry"]),
         ("a+b 1+1 #tag", ["a", "b", "1", "1", "tag"]),
         ("c++x", ["c", "x"]),
+        ("x+&b&c +#a&&b", ["x+", "b&c", "a", "b"]),
         ("Zoë&Co C#é", ["zoe&co", "c", "e"]),
     ],
 )
