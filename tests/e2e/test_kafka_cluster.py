@@ -7,6 +7,8 @@ SCRAM-SHA-512 and the cluster's generated CA.
   matcher and the notifier carry on once leadership moved, every expected alert (computed from
   the generated articles) arrives, duplicates are counted; the broker then restarts and rejoins
   every in-sync replica set.
+- Two of the three brokers killed (the controller quorum goes with them): the services wait and,
+  once the brokers are back, every alert arrives.
 - ingest, api, matcher and notifier serve over SASL_SSL and an article POSTed to ingest arrives
   as an alert; a wrong password and an untrusted CA end a service at once with one error naming
   the setting to fix.
@@ -47,6 +49,8 @@ ARTICLES = 600
 EVERY = 3
 RATE = 40  # articles/s: a 15 s stream, the kill 5 s into it
 KILL_AFTER_S = 5
+TWO_DOWN_S = 10
+TWO_DOWN_ARTICLES = 2100  # published beforehand; the matcher is still at them when two brokers die
 WORD = "kingfisher"
 RULE_ID = "kingfisher-watch"
 SUBSCRIBERS = ("desk-a", "desk-b")
@@ -101,11 +105,11 @@ def secured_env(cfgs, **extra: str) -> dict[str, str]:
     }
 
 
-def write_articles(path: Path, prefix: str) -> set[str]:
-    """ARTICLES generated articles, every EVERY-th naming WORD; the ids of those that match."""
+def write_articles(path: Path, prefix: str, count: int = ARTICLES) -> set[str]:
+    """``count`` generated articles, every EVERY-th naming WORD; the ids of those that match."""
     matching = set()
     with path.open("w", encoding="utf-8") as handle:
-        for i in range(ARTICLES):
+        for i in range(count):
             words = ["harbour", "council", "budget", "weather", "league"] * 6
             if i % EVERY == 0:
                 words[i % len(words)] = WORD
@@ -209,6 +213,39 @@ def test_a_broker_killed_mid_stream_loses_no_alert_and_rejoins(cluster, receiver
     assert node_pid(victim) != killed_pid and psutil.pid_exists(node_pid(victim))
     wait_until(lambda: all(len(p["isr"]) == 3 for t in describe(cluster, topics) for p in t["partitions"]),
                90, f"broker {leader} back in every in-sync replica set")
+
+
+def test_two_brokers_down_stall_the_pipeline_without_losing_an_alert(cluster, receiver, tmp_path):
+    """Two of three down also loses the controller quorum (the same three nodes): nothing can be
+    written or elected until one is back. The services wait, then finish the stream."""
+    prefix = "two-"
+    pipe = _pipeline(cluster, tmp_path, prefix)
+    pipe.cli("topics", "create")
+    articles, rules = tmp_path / "articles.jsonl", tmp_path / "rules.yaml"
+    matching = write_articles(articles, "t", count=TWO_DOWN_ARTICLES)
+    write_rules(rules, receiver)
+    expected = {webhook_id(a, RULE_ID, s) for a in matching for s in SUBSCRIBERS}
+    pipe.cli("replay", str(articles))  # all articles written before anything fails
+    try:
+        matcher = pipe.start("matcher", "--rules", str(rules))
+        notifier = pipe.start("notifier", "--rules", str(rules))
+        wait_until(lambda: len(receiver.webhook_ids()) > 0, 90, "the first alert")
+        victims = cluster[1:]
+        for cfg in victims:
+            os.kill(node_pid(cfg), signal.SIGKILL)
+        before = len(receiver.webhook_ids())
+        time.sleep(TWO_DOWN_S)
+        during = len(receiver.webhook_ids())
+        local_kafka.start_nodes(cluster, purpose="tests")  # both come back; a quorum needs one
+        missing = receiver.wait_for_ids(expected, timeout=150)
+        assert matcher.alive() and notifier.alive(), f"a service died:\n{matcher.log_tail(20)}\n{notifier.log_tail(20)}"
+    finally:
+        pipe.stop_all()
+    assert not missing, f"{len(missing)} of {len(expected)} alerts never arrived: {sorted(missing)[:5]}"
+    counts = receiver.webhook_ids()
+    assert set(counts) == expected
+    print(f"two brokers down: {before} alerts at the kill, {during} after {TWO_DOWN_S} s down, all {len(expected)} in the end, "
+          f"{sum(n - 1 for n in counts.values())} duplicate(s)")
 
 
 def test_the_whole_pipeline_runs_over_sasl_ssl(cluster, receiver, tmp_path):
