@@ -6,7 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: venv demo test test-unit test-cluster bench bench-rules soak kafka-start kafka-stop schemas clean
+.PHONY: venv demo test test-unit test-cluster bench bench-batched bench-rules soak kafka-start kafka-stop schemas clean
 
 venv: $(STAMP)
 
@@ -36,6 +36,11 @@ test-cluster: venv
 ## "End-to-end pipeline" section of docs/benchmarks.md and docs/latency.png (~15 min).
 bench: venv
 	$(BIN)/python benchmarks/pipeline_bench.py
+
+## The same with every subscriber at batch_max 100 (batched delivery); writes its own section of
+## docs/benchmarks.md and docs/latency-batched.png (~15 min).
+bench-batched: venv
+	$(BIN)/python benchmarks/pipeline_bench.py --batch-max 100
 
 ## Matching-engine benchmark: writes docs/benchmarks.md.
 bench-rules: venv

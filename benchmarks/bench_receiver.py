@@ -6,9 +6,10 @@ A separate process (so its CPU is measured apart from the pipeline's), deliberat
 each ``POST /hooks/<subscriber>`` it reads the body, verifies the Standard Webhooks signature
 with that subscriber's secret(s) from the rule file (``newsalert.domain.delivery.signing.verify``,
 the same code as the demo sink), takes the article id from the JSON body and appends one line
-``received_at<TAB>webhook-id<TAB>article-id`` to ``--out`` (``received_at`` is ``time.time()`` when
+``received_at<TAB>webhook-id<TAB>article-id`` to ``--out`` (for a batch or digest, one line per
+alert it lists, with the alert's id) (``received_at`` is ``time.time()`` when
 the body was read). Lines are buffered and written every 100 ms. A bad signature is answered
-401 and counted; ``GET /stats`` returns the counters, ``GET /healthz`` answers while up.
+401 and counted; ``GET /stats`` returns the counters (alerts received, requests, rejected), ``GET /healthz`` answers while up.
 
 The demo sink (``newsalert serve webhook-sink --record``) also validates every payload with
 pydantic, keeps each one in memory and prints a line per alert; at thousands of alerts per
@@ -57,16 +58,19 @@ async def receive(request: web.Request) -> web.Response:
     except SignatureError:
         state["rejected"] += 1
         return web.Response(status=401)
-    article_id = json.loads(body)["article"]["id"]
-    state["buffer"].append(f"{received_at:.6f}\t{request.headers['webhook-id']}\t{article_id}\n")
-    state["received"] += 1
+    event = json.loads(body)
+    # A batch or digest lists alerts: one line per alert, under the alert's own id.
+    for alert in event["alerts"] if event.get("type") in ("batch", "digest") else [event]:
+        state["buffer"].append(f"{received_at:.6f}\t{alert['webhook_id']}\t{alert['article']['id']}\n")
+        state["received"] += 1
+    state["requests"] += 1
     return web.Response(status=204)
 
 
 async def stats(request: web.Request) -> web.Response:
     """The counters: received (verified) and rejected requests."""
     state = request.app[STATE]
-    return web.json_response({"received": state["received"], "rejected": state["rejected"]})
+    return web.json_response({"received": state["received"], "requests": state["requests"], "rejected": state["rejected"]})
 
 
 async def healthz(request: web.Request) -> web.Response:
@@ -76,7 +80,7 @@ async def healthz(request: web.Request) -> web.Response:
 def create_app(secrets: dict, out: Path) -> web.Application:
     """The receiver application, writing its lines to ``out``."""
     app = web.Application(client_max_size=1024 * 1024)
-    app[STATE] = {"secrets": secrets, "buffer": [], "received": 0, "rejected": 0}
+    app[STATE] = {"secrets": secrets, "buffer": [], "received": 0, "requests": 0, "rejected": 0}
     app.router.add_post("/hooks/{subscriber}", receive)
     app.router.add_get("/stats", stats)
     app.router.add_get("/healthz", healthz)

@@ -28,7 +28,9 @@ same seed), each notifying one of ``--subscribers`` subscribers (round robin), a
 receiver. Generated rules are cached under ``runs/bench-cache/``.
 
 Output: the ``## End-to-end pipeline`` section of ``docs/benchmarks.md``,
-``docs/latency.png``, and the raw figures as JSON in ``runs/bench-<time>/results.json``.
+``docs/latency.png``, and the raw figures as JSON in ``runs/bench-<time>/results.json``. With
+``--batch-max N`` (every subscriber batched) the section is the batched-delivery one and the plot
+``docs/latency-batched.png``.
 """
 
 from __future__ import annotations
@@ -136,12 +138,14 @@ def rule_queries(count: int, seed: int) -> list[str]:
     return queries
 
 
-def write_rule_file(path: Path, queries: list[str], subscribers: int, receiver_port: int) -> None:
-    """A rule file: ``subscribers`` subscribers at the receiver, each query notifying one of them."""
+def write_rule_file(path: Path, queries: list[str], subscribers: int, receiver_port: int, batch_max: int | None = None) -> None:
+    """A rule file: ``subscribers`` subscribers at the receiver (each with ``batch_max`` if given),
+    each query notifying one of them."""
     lines = ["subscribers:"]
     for i in range(subscribers):
         secret = "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
         lines += [f"  - id: sub-{i:03d}", f"    url: http://127.0.0.1:{receiver_port}/hooks/sub-{i:03d}", f"    secret: {secret}"]
+        lines += [f"    batch_max: {batch_max}"] if batch_max else []
     lines.append("rules:")
     for i, query in enumerate(queries):
         lines += [f"  - id: r{i:05d}", f"    query: {json.dumps(query)}", f"    notify: [sub-{i % subscribers:03d}]"]
@@ -694,7 +698,7 @@ class Bench:
         print(f"{len(self.articles):,} articles loaded in {time.perf_counter() - t:.1f} s", file=sys.stderr)
         t = time.perf_counter()
         queries = rule_queries(self.args.rules, self.args.seed)
-        write_rule_file(self.rules_path, queries, self.args.subscribers, self.receiver_port)
+        write_rule_file(self.rules_path, queries, self.args.subscribers, self.receiver_port, self.args.batch_max)
         print(f"{len(queries):,} rules in {time.perf_counter() - t:.1f} s -> {self.rules_path}", file=sys.stderr)
 
     def producer(self) -> AIOKafkaProducer:
@@ -716,6 +720,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--notifiers", type=int, default=1, help="notifier processes (one consumer group)")
     parser.add_argument("--max-articles", type=int, default=22_000, help="most articles published in the max phase")
     parser.add_argument("--raw-count", type=int, default=100_000, help="records for the raw aiokafka limit")
+    parser.add_argument("--batch-max", type=int, help="every subscriber gets this batch_max (batched delivery)")
     parser.add_argument("--stage-alerts", type=int, default=20_000, help="alerts for the raw HTTP, bare relay and notifier-alone phases")
     parser.add_argument("--engine-articles", type=int, default=3_000, help="articles for the pure engine phase")
     parser.add_argument("--no-stages", dest="stages", action="store_false",
@@ -767,13 +772,14 @@ def main(argv: list[str] | None = None) -> None:
     report = {"command": command.strip(), "machine": host_info, "args": {k: v for k, v in vars(args).items() if k != "load_list"},
               "raw": raw, "stages": stages, "phases": [asdict(r) for r in results], "total_s": total, "partitions": bench.partitions}
     (bench.run_dir / "results.json").write_text(json.dumps(report, indent=1), encoding="utf-8")
-    from pipeline_report import render, plot, write_section
+    from pipeline_report import plot, render, section_of, write_section
 
     text = render(report)
     print(text)
     if not args.no_write:
-        write_section(text)
-        plot(report, ROOT / "docs" / "latency.png")
+        title, image = section_of(report)
+        write_section(text, title)
+        plot(report, ROOT / "docs" / image)
     print(f"results: {bench.run_dir}/results.json ({total / 60:.1f} min)", file=sys.stderr)
 
 

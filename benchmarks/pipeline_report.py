@@ -13,6 +13,14 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 DOC = ROOT / "docs" / "benchmarks.md"
 SECTION = "## End-to-end pipeline"
+BATCHED_SECTION = "## Batched delivery: end-to-end pipeline with every subscriber at batch_max"
+
+
+def section_of(report: dict) -> tuple[str, str]:
+    """The section title and image file of a run: a run with ``--batch-max`` has its own."""
+    if report["args"].get("batch_max"):
+        return BATCHED_SECTION, "latency-batched.png"
+    return SECTION, "latency.png"
 TARGET_RATE, TARGET_P99_MS, TARGET_P99_LOAD, TARGET_RAW_FRACTION = 1000, 250, 200, 0.30
 
 
@@ -33,13 +41,13 @@ def render(report: dict) -> str:
     m, a, raw = report["machine"], report["args"], report["raw"]
     phases = report["phases"]
     lines = [
-        SECTION, "",
+        section_of(report)[0], "",
         f"Command: `{report['command']}` (`make bench` runs it with the defaults; {report['total_s'] / 60:.1f} min). "
         f"Machine: {m['cores']} cores ({m['cpu']}), {m['ram_gb']} GB RAM, Python {m['python']}, Kafka {m['kafka']} "
         f"(local single broker on the same machine), {m['date']}; load average at start {m['load_avg_at_start']}.",
         "",
         f"Set-up: {a['rules']:,} generated rules (the engine benchmark's generator, seed {a['seed']}), each notifying one of "
-        f"{a['subscribers']} subscribers; {a['matchers']} matcher worker(s) and {a['notifiers']} notifier(s), "
+        f"{a['subscribers']} subscribers" + (f" (each with batch_max {a['batch_max']})" if a.get("batch_max") else "") + f"; {a['matchers']} matcher worker(s) and {a['notifiers']} notifier(s), "
         f"{report['partitions']} partitions on `articles` and `matches`; receiver `benchmarks/bench_receiver.py` (separate "
         f"process, every signature verified). Each phase has fresh topics and services, publishes for {a['duration']:g} s "
         f"and then waits at most {a['drain']:g} s for both consumer groups to reach zero lag.",
@@ -64,7 +72,7 @@ def render(report: dict) -> str:
     lines += [
         f"| raw aiokafka | {raw['articles_per_s']:,.0f} | - | - | - | - | {raw['articles_per_s']:,.0f} | - | - | - | - | - | - | - | - |",
         "",
-        "![latency against offered load, and consumer lag over time](latency.png)",
+        f"![latency against offered load, and consumer lag over time]({section_of(report)[1]})",
         "",
         *_process_table(phases),
         "",
@@ -270,14 +278,14 @@ def plot(report: dict, path: Path) -> None:
     plt.close(fig)
 
 
-def write_section(text: str) -> None:
+def write_section(text: str, title: str = SECTION) -> None:
     """Replace (or append) this section of docs/benchmarks.md, leaving the other sections alone."""
     current = DOC.read_text(encoding="utf-8") if DOC.exists() else "# Benchmarks\n"
-    start = current.find(SECTION)
+    start = current.find(title + "\n")
     if start == -1:
         updated = current.rstrip("\n") + "\n\n" + text
     else:
-        end = current.find("\n## ", start + len(SECTION))
+        end = current.find("\n## ", start + len(title))
         updated = current[:start] + text + ("\n" + current[end + 1:] if end != -1 else "")
     DOC.write_text(updated.rstrip("\n") + "\n", encoding="utf-8")
 
@@ -287,5 +295,6 @@ if __name__ == "__main__":
     section = render(report)
     print(section)
     if "--write" in sys.argv:
-        write_section(section)
-        plot(report, ROOT / "docs" / "latency.png")
+        title, image = section_of(report)
+        write_section(section, title)
+        plot(report, ROOT / "docs" / image)

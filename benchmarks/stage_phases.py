@@ -32,6 +32,7 @@ from newsalert.adapters.topics import ensure_topics
 from newsalert.config import Settings
 
 NOTIFIER_SHARE, PIPELINE_ALERTS, MATCHER_SHARE, P99_LOAD, P99_MS, CAPACITY, CAPACITY_P99_MS = 0.60, 5000, 0.70, 400, 100, 700, 1000
+BATCHED_SHARE = 0.90
 
 
 def run_stages(bench) -> dict:
@@ -165,11 +166,17 @@ def _targets(report: dict, st: dict, flat: dict | None) -> list[str]:
                    f"articles/s: p99 {p99:,.0f} ms, {'all' if at['sustained'] else 'not all'} delivered.")
     else:
         out.append(f"- not measured: p99 at {P99_LOAD} articles/s (add it to --loads).")
+    batch_max = report["args"].get("batch_max")
     fine = [p["offered"] for p in report["phases"] if p["offered"] and p["sustained"] and p["latency_ms"].get("p99", 1e9) < CAPACITY_P99_MS]
     capacity = max(fine, default=0)
     offered = ", ".join(f"{p['offered']:g}" for p in report["phases"] if p["offered"])
     out.append(f"- {_met(capacity >= CAPACITY)}: capacity (highest offered load fully delivered with p99 under "
-               f"{CAPACITY_P99_MS / 1000:g} s) ≥ {CAPACITY} articles/s: {capacity:,.0f} of the loads offered ({offered}).")
+               f"{CAPACITY_P99_MS / 1000:g} s) ≥ {CAPACITY} articles/s: {capacity:,.0f} of the loads offered ({offered})"
+               + (f", every subscriber at batch_max {batch_max}." if batch_max else ", unbatched."))
+    if batch_max and flat is not None and flat["matcher_rate"]:
+        share = capacity / flat["matcher_rate"]
+        out.append(f"- {_met(share >= BATCHED_SHARE)}: with batch_max {batch_max}, capacity ≥ {BATCHED_SHARE:.0%} of the matcher's "
+                   f"rate at full load: {capacity:,.0f} of {flat['matcher_rate']:,.0f} articles/s = {share:.0%}.")
     return out
 
 
