@@ -91,6 +91,8 @@ class Publisher(Protocol):
 
     async def publish_many(self, records: Iterable[Record]) -> list[Delivered]: ...
 
+    async def send_many(self, records: Iterable[Record]) -> Sent: ...
+
 
 class KafkaPublisher:
     """``Publisher`` on aiokafka: idempotent producer, ``acks=all``, bounded delivery time."""

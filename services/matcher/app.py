@@ -21,6 +21,7 @@ import faust
 from mode import Service
 
 from newsalert.adapters import kafka_clients
+from newsalert.adapters import durable
 from newsalert.adapters.broker import Publisher, Record, Sent
 from newsalert.adapters.kafka_pacing import broker_outage
 from newsalert.config import Settings
@@ -169,14 +170,10 @@ class OutputService(Service):
 
 
 async def send_records(publisher: Publisher, records: Sequence[Record]) -> Sent | None:
-    """Hand ``records`` to the producer; a publisher without ``send_many`` publishes and waits."""
+    """Hand ``records`` to the producer without waiting for the broker."""
     if not records:
         return None
-    send_many = getattr(publisher, "send_many", None)
-    if send_many is None:
-        await publisher.publish_many(records)
-        return None
-    return await send_many(records)
+    return await publisher.send_many(records)
 
 
 async def settle(item: InFlight, publisher: Publisher, state: MatcherState, stopping: Callable[[], bool],
@@ -313,25 +310,16 @@ async def publish_until_acknowledged(
     publisher: Publisher, records: Sequence[Record], state: MatcherState, stopping: Callable[[], bool],
     backoff: Backoff = _DEFAULT_BACKOFF,
 ) -> bool:
-    """Publish ``records`` and wait for the broker; retry with capped, jittered backoff while it fails.
+    """``newsalert.adapters.durable.publish_until_acknowledged``, counting the matcher's retries.
 
     Retrying forever is deliberate: skipping would lose alerts, and not acking stalls only this
-    worker's partitions until the broker is back (stall detection makes that visible). The
-    failures go to the process's broker outage report, not one log line each.
+    worker's partitions until the broker is back (stall detection makes that visible).
     """
-    if not records:
+
+    def count(_exc: TransientError) -> None:
+        state.publish_retries += 1
+
+    if await durable.publish_until_acknowledged(publisher, records, stopping, backoff, on_retry=count):
         return True
-    failures = 0
-    while True:
-        try:
-            await publisher.publish_many(records)
-            broker_outage().succeeded()
-            return True
-        except TransientError as exc:
-            if stopping():
-                log.warning("stopping with %d record(s) unacknowledged (%s); they will be redone", len(records), exc)
-                return False
-            state.publish_retries += 1
-            failures += 1
-            broker_outage().failed(f"publishing {len(records)} record(s) failed: {exc}")
-            await asyncio.sleep(backoff.delay(failures))
+    log.warning("stopping with %d record(s) unacknowledged; they will be redone", len(records))
+    return False

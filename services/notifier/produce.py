@@ -13,7 +13,7 @@ import asyncio
 import logging
 
 from newsalert.adapters.broker import Publisher, Record, Sent
-from newsalert.adapters.kafka_pacing import broker_outage
+from newsalert.adapters.durable import publish_until_acknowledged
 from newsalert.domain.backoff import Backoff
 from newsalert.errors import TransientError
 
@@ -32,31 +32,12 @@ class DurablePublisher:
 
     async def publish(self, records: list[Record]) -> bool:
         """Produce ``records`` and wait for the broker; False if stopping before it took them."""
-        failures = 0
-        while True:
-            try:
-                await self._publisher.publish_many(records)
-                broker_outage().succeeded()
-                return True
-            except TransientError as exc:
-                if self._stopping.is_set():
-                    return False
-                failures += 1
-                backoff = self._backoff.delay(failures)
-                broker_outage().failed(f"the broker did not take {len(records)} delivery record(s): {exc}")
-                log.debug("retrying %d delivery record(s) in %.1f s", len(records), backoff)
-                try:  # wakes early on stop, so a stop never waits for the back-off
-                    await asyncio.wait_for(self._stopping.wait(), timeout=backoff)
-                except asyncio.TimeoutError:
-                    pass
+        return await publish_until_acknowledged(self._publisher, records, self._stopping, self._backoff)
 
     async def send(self, records: list[Record]) -> Sent | None:
-        """Hand ``records`` to the producer without waiting for the broker; None when the
-        publisher cannot (no ``send_many``, or the broker refused at once)."""
-        send_many = getattr(self._publisher, "send_many", None)
-        if send_many is None:
-            return None
+        """Hand ``records`` to the producer without waiting for the broker; None when the broker
+        refused them at once."""
         try:
-            return await send_many(records)
+            return await self._publisher.send_many(records)
         except TransientError:
             return None
