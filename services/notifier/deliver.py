@@ -116,7 +116,7 @@ class Deliverer:
         item, sub = work.item, work.endpoint.subscriber
         if outcome.action == DONE:
             self._stats.delivered += 1
-            self._metrics.count_delivery("delivered")
+            self._metrics.count_delivery("delivered", _alerts_in(work))
             if work.digest is not None:
                 self._stats.digests += 1
             if work.batch is not None:
@@ -130,13 +130,13 @@ class Deliverer:
                           "until `newsalert deliveries enable --subscriber %s`", sub, work.endpoint.safe_url, item.webhook_id, sub)
             self._count_dead(outcome.dead_reason, work, error)
         elif outcome.action == WAIT:
-            self._metrics.count_delivery("breaker_wait")
+            self._metrics.count_delivery("breaker_wait", _alerts_in(work))
             delay = (outcome.retry.due_at - outcome.attempt.at).total_seconds()
             log.debug("delivery of %s to %s held back by the circuit breaker (attempt %d/%d not sent); waiting %.1f s",
                       item.webhook_id, sub, work.attempt, self._policy.max_attempts, delay)
         else:
             self._stats.retried += 1
-            self._metrics.count_delivery("retry_scheduled")
+            self._metrics.count_delivery("retry_scheduled", _alerts_in(work))
             delay = (outcome.retry.due_at - outcome.attempt.at).total_seconds()
             # The endpoint's outage report logs its failures (a few lines per outage); each retry only at DEBUG.
             log.debug("delivery of %s to %s (%s) attempt %d/%d failed: %s; next attempt in %.1f s", item.webhook_id, sub,
@@ -144,7 +144,7 @@ class Deliverer:
 
     def _count_dead(self, reason: str, work: Work, error: str | None = None) -> None:
         self._stats.given_up += 1
-        self._metrics.count_delivery("dead")
+        self._metrics.count_delivery("dead", _alerts_in(work))
         attempts = work.attempt if reason != "disabled" else 0
         if work.group is not None:
             log.error("gave up delivering %s %s (%d alerts) to %s after %d attempt(s), %s: %s; each alert is "
@@ -155,3 +155,9 @@ class Deliverer:
         log.error("gave up delivering %s (rule %s, article %s) to %s after %d attempt(s), %s: %s",
                   work.alert.webhook_id, work.alert.rule.id, work.alert.article.id, work.endpoint.subscriber,
                   attempts, reason, error or reason)
+
+
+def _alerts_in(work: Work) -> int:
+    """Alerts a delivery counts for in the per-alert metric: each of a batch's (a digest's alerts
+    were counted as held when they were held back)."""
+    return len(work.batch.alerts) if work.batch is not None else 1

@@ -55,12 +55,13 @@ class NotifierMetrics:
             child = self._attempt_children[outcome] = self.attempts.labels(outcome)
         child.inc()
 
-    def count_delivery(self, result: str) -> None:
-        """One more alert handled with ``result`` (delivered, retry_scheduled, dead, rejected, held, duplicate)."""
+    def count_delivery(self, result: str, alerts: int = 1) -> None:
+        """``alerts`` more alerts handled with ``result`` (delivered, retry_scheduled, dead, rejected,
+        held, duplicate); a batch counts each alert it carries."""
         child = self._delivery_children.get(result)
         if child is None:
             child = self._delivery_children[result] = self.deliveries.labels(result)
-        child.inc()
+        child.inc(alerts)
 
 
 @dataclass

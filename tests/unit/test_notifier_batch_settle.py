@@ -64,3 +64,18 @@ def test_a_batch_to_a_chat_endpoint_reads_as_one_message_listing_its_alerts() ->
     for fmt in ("slack", "teams", "discord"):
         text = json.dumps(json.loads(chat_body(fmt, batch)))
         assert "3 alerts" in text
+
+
+def test_the_per_alert_metric_counts_every_alert_of_a_delivered_batch() -> None:
+    async def scenario() -> None:
+        sender, publisher = Sender(), Publisher()
+        notifier = _notifier(sender, publisher)
+        for offset in range(3):
+            notifier.lanes.queue(Work(notifier.tracker.add(TP, offset), alert(offset), BATCHED, size=1_000))
+        await _settle_idle()
+        publisher.sends[0][1].answer.set_result([])
+        await _settle_idle()
+        assert len(sender.posted) == 1
+        assert notifier.metrics.registry.get_sample_value("newsalert_notifier_deliveries_total", {"result": "delivered"}) == 3
+
+    asyncio.run(scenario())
