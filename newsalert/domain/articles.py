@@ -103,4 +103,6 @@ def decode_article(raw: bytes | None) -> Article:
         raise InvalidArticle([FieldProblem("<root>", f"not UTF-8 text: {exc.reason} at byte {exc.start}")]) from None
     except json.JSONDecodeError as exc:
         raise InvalidArticle([FieldProblem("<root>", f"not JSON: {exc.msg} at line {exc.lineno} column {exc.colno}")]) from None
+    except RecursionError:
+        raise InvalidArticle([FieldProblem("<root>", "JSON nested too deeply to be an article")]) from None
     return parse_article(value, size=len(raw))
