@@ -144,7 +144,11 @@ def decode_feed_record(key: bytes | None, value: bytes | None) -> tuple[str, str
         sub_id = name[len(SUBSCRIPTION_PREFIX) :]
         if value is None:
             return ("subscription", sub_id, None)
-        record = SubscriptionRecord.model_validate(json.loads(value))
+        try:
+            parsed = json.loads(value)
+        except RecursionError:
+            raise ValueError(f"the value of {name!r} is JSON nested too deeply to be a subscription") from None
+        record = SubscriptionRecord.model_validate(parsed)
         if record.id != sub_id:
             raise ValueError(f"record id {record.id!r} does not match its key {name!r}")
         return ("subscription", sub_id, record)
