@@ -47,7 +47,7 @@ from newsalert.config import Settings
 from newsalert.domain.dedup import ClaimBook, is_expired
 from newsalert.errors import TransientError
 from newsalert.schemas import Alert, ClaimBatch, StoryClaim
-from newsalert.schemas.dedup import DEDUP_HEADER
+from newsalert.schemas.dedup import DEDUP_HEADER, FINGERPRINTS_MAX
 
 log = logging.getLogger(__name__)
 
@@ -61,9 +61,11 @@ def fingerprints_of(headers: Iterable[tuple[str, bytes]] | None) -> list[str]:
         if name == DEDUP_HEADER and raw:
             try:
                 prints = json.loads(raw)
-            except ValueError:
+            except (ValueError, RecursionError):  # a corrupt header: the alert is delivered, not de-duplicated
                 return []
-            return [str(fp) for fp in prints] if isinstance(prints, list) else []
+            if not isinstance(prints, list) or len(prints) > FINGERPRINTS_MAX:  # not what the matcher writes
+                return []
+            return [str(fp) for fp in prints]
     return []
 
 
