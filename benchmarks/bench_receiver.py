@@ -31,7 +31,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from newsalert.domain.delivery.signing import SignatureError, verify  # noqa: E402
-from newsalert.domain.rulefile import load_rule_file  # noqa: E402
+from newsalert.adapters.rule_files import load_rule_file  # noqa: E402
 from newsalert.domain.delivery.endpoints import endpoints_from_subscribers  # noqa: E402
 
 FLUSH_EVERY_S = 0.1

@@ -11,7 +11,7 @@ from typing import Protocol
 from newsalert.domain.articles import parse_article
 from newsalert.domain.delivery.ids import webhook_id
 from newsalert.domain.matching import Engine, prepare
-from newsalert.domain.rulefile import load_rule_file
+from newsalert.adapters.rule_files import load_rule_file
 
 
 class Template(Protocol):

@@ -41,7 +41,7 @@ sys.path[:0] = [str(ROOT), str(BENCH)]
 from pipeline_bench import load_articles, rule_queries, write_rule_file  # noqa: E402
 
 from newsalert.config import Settings  # noqa: E402
-from newsalert.domain.rulefile import load_rule_file  # noqa: E402
+from newsalert.adapters.rule_files import load_rule_file  # noqa: E402
 from newsalert.services.matcher.processing import ArticleMatcher, SourcePosition, build_matcher  # noqa: E402
 
 BBC = ROOT / ".." / "shared" / "data" / "bbc.jsonl"

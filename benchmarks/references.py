@@ -160,7 +160,7 @@ async def bare_relay(settings: Settings, base_url: str, secrets: Mapping[str, tu
 
 def pure_engine(rules_path: Path, raw_articles: Sequence[bytes]) -> dict:
     """The matcher's pure path over ``raw_articles`` (article records), in this process: articles/s."""
-    from newsalert.domain.rulefile import load_rule_file
+    from newsalert.adapters.rule_files import load_rule_file
     from newsalert.services.matcher.processing import SourcePosition, build_matcher
 
     matcher = build_matcher(Settings(), load_rule_file(rules_path), dedup=True)

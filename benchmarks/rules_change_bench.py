@@ -56,7 +56,7 @@ def run(rule_count: int, steady_s: float, rate: float, seed: int) -> dict:
     from newsalert.domain.live_rules import snapshot_of
     from newsalert.domain.matching import Engine, prepare
     from newsalert.domain.rule_items import RuleFileReader
-    from newsalert.domain.rulefile import load_rule_file
+    from newsalert.adapters.rule_files import load_rule_file
     from newsalert.schemas.rules import Rule
     from newsalert.schemas.rules_feed import FeedSubscriber, SubscriptionRecord, inline_rule_id, ruleset_key, subscription_key
     from newsalert.services.matcher.live import FeedState, file_fingerprint
@@ -71,7 +71,7 @@ def run(rule_count: int, steady_s: float, rate: float, seed: int) -> dict:
 
     # Start-up as the matcher does it: load, publish, read back, compile everything.
     reader = RuleFileReader()  # the matcher's: start-up load, then reloads of changed items
-    rule_set, out["load_file_s"] = cpu(lambda: reader.load_file(path, env={}))
+    rule_set, out["load_file_s"] = cpu(lambda: load_rule_file(path, env={}, reader=reader))
     feed = FeedState()
     feed.apply(ruleset_key(), snapshot_of(rule_set).to_json())
     effective, out["effective_s"] = cpu(feed.effective)
@@ -106,7 +106,7 @@ def run(rule_count: int, steady_s: float, rate: float, seed: int) -> dict:
     def file_add() -> None:
         nonlocal matcher
         _, parts["notice_s"] = cpu(lambda: file_fingerprint(path))
-        loaded, parts["load_s"] = cpu(lambda: reader.load_file(path, env={}))
+        loaded, parts["load_s"] = cpu(lambda: load_rule_file(path, env={}, reader=reader))
         loaded_now[0] = loaded
         _, parts["feed_s"] = cpu(lambda: feed.apply(ruleset_key(), snapshot_of(loaded).to_json()))
         rule_set, parts["effective_s"] = cpu(feed.effective)

@@ -32,7 +32,8 @@ import click
 from newsalert.adapters.article_files import ParseError, Parsed, discover, parse_document, read_file
 from newsalert.domain.articles import InvalidArticle, parse_article
 from newsalert.domain.matching import Engine, prepare
-from newsalert.domain.rulefile import RuleFileError, RuleSet, load_rule_file
+from newsalert.domain.rulefile import RuleFileError, RuleSet
+from newsalert.adapters.rule_files import load_rule_file
 from newsalert.errors import InputError
 
 # A well-formed Standard Webhooks secret that signs nothing: the dry run never sends.

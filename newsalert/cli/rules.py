@@ -15,7 +15,8 @@ from __future__ import annotations
 import click
 
 from newsalert.cli.file_check import check_files
-from newsalert.domain.rulefile import RuleSet, load_rule_file
+from newsalert.domain.rulefile import RuleSet
+from newsalert.adapters.rule_files import load_rule_file
 
 
 @click.group()

@@ -17,13 +17,12 @@ line and column.
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 
 from newsalert.domain.gcpause import collector_paused
-from newsalert.domain.rulefile import CompiledRule, RuleSet, _version, load_rule_text, read_rule_text
+from newsalert.domain.rulefile import CompiledRule, RuleSet, _version, load_rule_text
 from newsalert.errors import RuleFileError
 
 # The top-level "rules:" key with nothing after it on its line (a block sequence follows).
@@ -89,10 +88,6 @@ class RuleFileReader:
         self._rest_set: RuleSet | None = None  # its subscribers and term lists
         # Item text -> its rule and the 0-based line the item started on when the rule was made.
         self._items: dict[str, tuple[CompiledRule, int]] = {}
-
-    def load_file(self, path: str | os.PathLike[str], env: Mapping[str, str] | None = None) -> RuleSet:
-        """As ``load_rule_file(path, env)``, at the cost of the items that changed."""
-        return self.load_text(read_rule_text(path), str(path), env)
 
     def load_text(self, text: str, filename: str, env: Mapping[str, str] | None = None) -> RuleSet:
         """As ``load_rule_text(text, filename, env)``, at the cost of the items that changed."""

@@ -33,10 +33,8 @@ from __future__ import annotations
 import difflib
 import hashlib
 import json
-import os
 import re
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Iterable, Mapping
 
 import yaml
@@ -55,7 +53,6 @@ __all__ = [
     "RuleSet",
     "build_rule_set",
     "compile_rule",
-    "load_rule_file",
     "load_rule_text",
 ]
 
@@ -234,31 +231,12 @@ def _build_rule_set(
     return RuleSet(tuple(compiled), subs, _version(subs.values(), compiled, raw_lists), source, raw_lists)
 
 
-def load_rule_file(path: str | os.PathLike[str], env: Mapping[str, str] | None = None) -> RuleSet:
-    """Load and check the rule file at ``path``; raises ``RuleFileError`` with every problem."""
-    return load_rule_text(read_rule_text(path), str(path), env)
-
-
-def read_rule_text(path: str | os.PathLike[str]) -> str:
-    """The text of the rule file at ``path`` (``RuleFileError`` if unreadable or not UTF-8)."""
-    name = str(path)
-    try:
-        data = Path(path).read_bytes()
-    except OSError as exc:
-        raise RuleFileError([Problem(name, 1, 1, f"cannot read rule file: {exc.strerror or exc}")]) from None
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        line = data.count(b"\n", 0, exc.start) + 1
-        column = exc.start - (data.rfind(b"\n", 0, exc.start) + 1) + 1
-        raise RuleFileError([Problem(name, line, column, "rule file is not valid UTF-8")]) from None
-    return text
-
-
 def load_rule_text(text: str, filename: str = "<string>", env: Mapping[str, str] | None = None) -> RuleSet:
-    """Load and check rule-file ``text``; ``env`` defaults to ``os.environ`` for ``${VAR}``."""
+    """Load and check rule-file ``text``; ``env`` holds the variables for ``${VAR}`` (none by
+    default: files on disk are loaded with the process environment by
+    ``newsalert.adapters.rule_files.load_rule_file``)."""
     with collector_paused():  # a big file makes millions of objects that live on
-        return _Loader(text, filename, os.environ if env is None else env).load()
+        return _Loader(text, filename, {} if env is None else env).load()
 
 
 # --- YAML with locations ------------------------------------------------------------------------

@@ -15,7 +15,8 @@ from pathlib import Path
 from aiohttp import web
 
 from newsalert.config import Settings, get_settings
-from newsalert.domain.rulefile import RuleFileError, RuleSet, load_rule_file
+from newsalert.domain.rulefile import RuleFileError, RuleSet
+from newsalert.adapters.rule_files import load_rule_file
 from newsalert.adapters import kafka_pacing
 from newsalert.logs import configure_logging
 from newsalert.services.api.app import build_app

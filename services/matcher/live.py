@@ -23,6 +23,7 @@ from newsalert.adapters.broker import KafkaPublisher, Publisher
 from newsalert.adapters.followed import FollowedTopic
 from newsalert.adapters.reading import KafkaReader, Message, TopicReader
 from newsalert.config import Settings
+from newsalert.adapters.rule_files import load_rule_file
 from newsalert.domain.gcpause import collector_paused
 from newsalert.domain.live_rules import QueryMemo, merge, snapshot_of, snapshot_rule_set
 from newsalert.domain.rule_items import RuleFileReader
@@ -196,7 +197,7 @@ class LiveRulesService(Service):
     async def reload(self) -> None:
         """Validate the changed file; publish it if valid, log every problem if not."""
         try:
-            rule_set = await asyncio.to_thread(self.reader.load_file, self.rules_path)
+            rule_set = await asyncio.to_thread(load_rule_file, self.rules_path, None, self.reader)
         except RuleFileError as exc:
             log.error(
                 "%s changed but is not valid (%d problem(s)); matching goes on with version %s:\n%s",

@@ -28,6 +28,7 @@ from newsalert.adapters import kafka_pacing
 from newsalert.adapters.broker import KafkaPublisher
 from newsalert.adapters.topics import ensure_topics
 from newsalert.config import Settings, get_settings
+from newsalert.adapters.rule_files import load_rule_file
 from newsalert.domain.gcpause import keep_out_of_collections
 from newsalert.domain.rule_items import RuleFileReader
 from newsalert.domain.rulefile import RuleFileError, RuleSet
@@ -123,7 +124,7 @@ def start_watchdog(settings: Settings, state: MatcherState) -> Watchdog | None:
 def load_rules_or_exit(rules_path: Path, reader: RuleFileReader | None = None) -> RuleSet:
     """The validated rule set, or every problem on stderr and exit status 1."""
     try:
-        return (reader or RuleFileReader()).load_file(rules_path)
+        return load_rule_file(rules_path, reader=reader)
     except RuleFileError as exc:
         print(f"newsalert matcher: {rules_path} is not a valid rule file ({len(exc.problems)} problem(s)):", file=sys.stderr)
         for problem in exc.problems:

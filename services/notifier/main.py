@@ -85,7 +85,7 @@ def tune_gc() -> None:
 
 def load_endpoints_or_exit(rules_path: Path) -> dict[str, Endpoint]:
     """The rule file's subscribers as endpoints, or every problem on stderr and exit status 1."""
-    from newsalert.domain.rulefile import load_rule_file  # the rule-file parser is only needed here
+    from newsalert.adapters.rule_files import load_rule_file  # the rule-file parser is only needed here
 
     try:
         ruleset = load_rule_file(rules_path)

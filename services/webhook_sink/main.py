@@ -40,7 +40,7 @@ def run(rules_path: Path | None, host: str = "127.0.0.1", port: int = 8787, reco
 
 def load_secrets_or_exit(rules_path: Path) -> dict[str, Sequence[Secret]]:
     """Subscriber id -> secrets from the rule file, or its problems on stderr and exit 1."""
-    from newsalert.domain.rulefile import load_rule_file
+    from newsalert.adapters.rule_files import load_rule_file
 
     try:
         ruleset = load_rule_file(rules_path)

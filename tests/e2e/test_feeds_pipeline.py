@@ -16,7 +16,7 @@ import pytest
 from newsalert.domain.delivery.ids import webhook_id
 from newsalert.domain.feeds.articles import article_id
 from newsalert.domain.feeds.parsed import parse_feed
-from newsalert.domain.rulefile import load_rule_file
+from newsalert.adapters.rule_files import load_rule_file
 from tests import feed_documents as docs
 from tests.integration.feed_server import FeedServer, Route
 

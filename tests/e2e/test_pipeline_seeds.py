@@ -13,7 +13,7 @@ import pytest
 from standardwebhooks import Webhook
 
 from newsalert.domain.delivery.ids import webhook_id
-from newsalert.domain.rulefile import load_rule_file
+from newsalert.adapters.rule_files import load_rule_file
 
 from .conftest import REPO, expected_alerts
 

@@ -24,7 +24,7 @@ from newsalert.domain.articles import parse_article
 from newsalert.domain.alerts import new_alert, wire_highlights
 from newsalert.domain.live_rules import snapshot_of
 from newsalert.domain.matching import Engine, prepare
-from newsalert.domain.rulefile import load_rule_file
+from newsalert.adapters.rule_files import load_rule_file
 from newsalert.schemas import Alert, DeadDelivery, DeliveryAttempt, SubscriberState
 from newsalert.schemas.rules_feed import ruleset_key
 from newsalert.services.api.console.session import COOKIE

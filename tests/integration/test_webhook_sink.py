@@ -22,7 +22,7 @@ from standardwebhooks import Webhook
 from newsalert.domain.alerts import new_alert
 from newsalert.adapters.processes import ServiceProcess, free_port, newsalert_executable
 from newsalert.adapters.topics import ensure_topics
-from newsalert.domain.rulefile import load_rule_file
+from newsalert.adapters.rule_files import load_rule_file
 from newsalert.schemas import Alert, Article, Highlight
 from newsalert.domain.delivery.endpoints import endpoints_from_subscribers
 from newsalert.services.notifier.main import NotifierProcess

@@ -7,7 +7,7 @@ import asyncio
 
 from newsalert.adapters.memory_broker import InMemoryBroker
 from newsalert.config import Settings
-from newsalert.domain.rulefile import load_rule_file
+from newsalert.adapters.rule_files import load_rule_file
 from newsalert.schemas.rules_feed import RuleSetSnapshot, subscription_key
 from newsalert.services.matcher.live import LiveRulesService
 from tests.unit.test_matcher_live_rules import YAML, sub

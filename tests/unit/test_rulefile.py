@@ -7,12 +7,12 @@ import textwrap
 import pytest
 
 from newsalert.domain.query.ast import And, Term
+from newsalert.adapters.rule_files import load_rule_file
 from newsalert.domain.rulefile import (
     CompiledRule,
     Problem,
     RuleFileError,
     compile_rule,
-    load_rule_file,
     load_rule_text,
     redact,
 )

@@ -232,7 +232,7 @@ def test_stream_briefs_match_as_designed(article_id, matching, not_matching):
 
 @pytest.mark.parametrize("path", [RULES, REPO / "deploy" / "compose" / "rules.yaml"])
 def test_rule_files_load_without_any_environment(path):
-    from newsalert.domain.rulefile import load_rule_file
+    from newsalert.adapters.rule_files import load_rule_file
 
     ruleset = load_rule_file(path, env={})
     assert [r.id for r in ruleset.rules][0] == "nk-missiles"

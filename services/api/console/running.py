@@ -14,7 +14,8 @@ from pathlib import Path
 
 from newsalert.config import Settings
 from newsalert.domain.live_rules import merge, snapshot_rule_set
-from newsalert.domain.rulefile import CompiledRule, RuleSet, compile_rule, load_rule_file, parse_term_lists
+from newsalert.domain.rulefile import CompiledRule, RuleSet, compile_rule, parse_term_lists
+from newsalert.adapters.rule_files import load_rule_file
 from newsalert.errors import QuerySyntaxError, RuleFileError
 from newsalert.schemas.rules import Rule
 from newsalert.schemas.rules_feed import RuleSetSnapshot, effective_version
