@@ -73,7 +73,7 @@ def node_configs(settings: Settings, layout: Layout) -> list[BrokerConfig]:
 
 def bootstrap(cfgs: list[BrokerConfig], secure: bool = False) -> str:
     """Comma-separated bootstrap servers of the nodes (their SASL_SSL listeners if ``secure``)."""
-    return ",".join((cfg.secure_bootstrap if secure else cfg.bootstrap) or "" for cfg in cfgs)
+    return ",".join(f"{cfg.secure_bootstrap if secure else cfg.bootstrap}" for cfg in cfgs)
 
 
 def client_env(cfgs: list[BrokerConfig], password: str | None = None) -> dict[str, str]:
