@@ -111,38 +111,45 @@ async def raw_http(base_url: str, secrets: Mapping[str, tuple], alerts: Sequence
 async def bare_relay(settings: Settings, base_url: str, secrets: Mapping[str, tuple], count: int,
                      concurrency: int = CONCURRENCY, batches_in_flight: int = 4) -> dict:
     """Drain ``count`` pre-filled ``matches`` records with a bare aiokafka consumer: sign, POST,
-    commit per delivered batch (see the module docstring)."""
+    commit per delivered batch (see the module docstring). ``concurrency`` workers take records
+    from a queue (no task per record); a fetched batch is committed once all its records are
+    delivered and every earlier batch is committed."""
     consumer = AIOKafkaConsumer(settings.topic("matches"), bootstrap_servers=settings.kafka_bootstrap,
                                 group_id=f"bench-relay-{uuid.uuid4().hex[:8]}", enable_auto_commit=False,
                                 auto_offset_reset="earliest")
     await consumer.start()
-    slots, in_flight = asyncio.Semaphore(concurrency), asyncio.Semaphore(batches_in_flight)
-    delivered = failed = 0
-    previous: asyncio.Task | None = None
+    queue: asyncio.Queue = asyncio.Queue()
+    in_flight = asyncio.Semaphore(batches_in_flight)
+    batches: list[list] = []  # [records left, offsets, done event], in fetch order
+    totals = {"delivered": 0, "failed": 0}
     connector = aiohttp.TCPConnector(limit=concurrency)
     try:
         async with aiohttp.ClientSession(connector=connector) as session:
 
-            async def one(record) -> None:
-                nonlocal delivered, failed
-                alert = json.loads(record.value)
-                async with slots:
+            async def worker() -> None:
+                while True:
+                    record, batch = await queue.get()
+                    alert = json.loads(record.value)
                     ok = await _post(session, f"{base_url}/hooks/{alert['subscriber']}", secrets[alert["subscriber"]],
                                      alert["webhook_id"], record.value)
-                delivered += ok
-                failed += not ok
+                    totals["delivered" if ok else "failed"] += 1
+                    batch[0] -= 1
+                    if batch[0] == 0:
+                        batch[2].set()
 
-            async def batch(records, offsets, before: asyncio.Task | None) -> None:
-                try:
-                    await asyncio.gather(*(one(r) for r in records))
-                    if before is not None:
-                        await before  # commits in fetch order
+            async def committer() -> None:
+                while True:
+                    while not batches:
+                        await asyncio.sleep(0.005)
+                    left, offsets, done = batches[0]
+                    await done.wait()
                     await consumer.commit(offsets)
-                finally:
+                    batches.pop(0)
                     in_flight.release()
 
-            started, cpu = None, _cpu()
-            while delivered + failed < count:
+            workers = [asyncio.create_task(worker()) for _ in range(concurrency)] + [asyncio.create_task(committer())]
+            started, cpu, fetched_total = None, _cpu(), 0
+            while fetched_total < count:
                 await in_flight.acquire()
                 fetched = await consumer.getmany(timeout_ms=200, max_records=500)
                 if not fetched:
@@ -150,10 +157,18 @@ async def bare_relay(settings: Settings, base_url: str, secrets: Mapping[str, tu
                     continue
                 started = started or time.perf_counter()
                 records = [r for rs in fetched.values() for r in rs]
-                offsets = {tp: rs[-1].offset + 1 for tp, rs in fetched.items()}
-                previous = asyncio.create_task(batch(records, offsets, previous))
-            await previous
-            return _result(delivered, started, cpu, failed=failed)
+                batch = [len(records), {tp: rs[-1].offset + 1 for tp, rs in fetched.items()}, asyncio.Event()]
+                batches.append(batch)
+                fetched_total += len(records)
+                for record in records:
+                    queue.put_nowait((record, batch))
+            while batches:
+                await asyncio.sleep(0.005)
+            result = _result(totals["delivered"], started, cpu, failed=totals["failed"])
+            for task in workers:
+                task.cancel()
+            await asyncio.gather(*workers, return_exceptions=True)
+            return result
     finally:
         await consumer.stop()
 
