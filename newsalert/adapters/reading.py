@@ -75,16 +75,23 @@ class KafkaReader:
             settings, client_id=client_id, group_id=None, enable_auto_commit=False, **options
         )
 
-    async def __aenter__(self) -> KafkaReader:
+    async def start(self) -> None:
+        """Connect; ``TransientError`` when the broker is not reachable."""
         try:
             await self._consumer.start()
         except KafkaError as exc:
             await self._consumer.stop()
             raise TransientError(f"Kafka at {self._bootstrap} is not reachable: {exc}") from exc
+
+    async def stop(self) -> None:
+        await self._consumer.stop()
+
+    async def __aenter__(self) -> KafkaReader:
+        await self.start()
         return self
 
     async def __aexit__(self, *exc_info: object) -> None:
-        await self._consumer.stop()
+        await self.stop()
 
     async def partitions(self, topic: str) -> list[int]:
         try:

@@ -37,12 +37,12 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import TopicPartition
 from aiokafka.errors import KafkaError
 from pydantic import ValidationError
 
-from newsalert.adapters import kafka_clients
 from newsalert.adapters.broker import Publisher, Record, Sent
+from newsalert.adapters.reading import KafkaReader, Message, TopicReader
 from newsalert.config import Settings
 from newsalert.domain.dedup import ClaimBook, is_expired
 from newsalert.errors import TransientError
@@ -52,7 +52,6 @@ from newsalert.schemas.dedup import DEDUP_HEADER, FINGERPRINTS_MAX
 log = logging.getLogger(__name__)
 
 _RECOVERY_RETRY_S = 2.0
-_READ_TIMEOUT_MS = 500
 
 
 def fingerprints_of(headers: Iterable[tuple[str, bytes]] | None) -> list[str]:
@@ -80,7 +79,7 @@ class StoryClaims:
         self._unacked: list[tuple[Sent | None, list[Record]]] = []
         self._pending: dict[int, list[StoryClaim]] = {}  # partition -> claims not handed over yet
         self._recovering: dict[int, asyncio.Task] = {}  # partition -> the read-back task covering it
-        self._reader: AIOKafkaConsumer | None = None
+        self._reader: KafkaReader | None = None
         self._reading = asyncio.Lock()
         self.loaded = 0
         self.expired = 0
@@ -224,44 +223,27 @@ class StoryClaims:
         log.info("claims of %s[%d] read back: %d loaded, %d expired, %d batch(es) tombstoned",
                  self._topic, partition, loaded, expired, len(tombstones))
 
-    async def _started_reader(self) -> AIOKafkaConsumer:
-        """The claims reader: one consumer outside any group, started on first use, kept open
-        (starting a consumer per read-back cost a bootstrap and a metadata round trip each time)."""
+    async def _started_reader(self) -> TopicReader:
+        """The claims reader: outside any group, started on first use, kept open (starting a
+        consumer per read-back cost a bootstrap and a metadata round trip each time)."""
         if self._reader is None:
-            reader = kafka_clients.consumer(
-                self._settings, group_id=None, enable_auto_commit=False,
-                auto_offset_reset="earliest", client_id="newsalert-notifier-claims",
-            )
+            reader = KafkaReader(self._settings, "newsalert-notifier-claims")
             await reader.start()
             self._reader = reader
         return self._reader
 
 
-async def read_claims(consumer: AIOKafkaConsumer, topic: str, partitions: list[int]) -> dict[int, dict[bytes, ClaimBatch]]:
+async def read_claims(reader: TopicReader, topic: str, partitions: list[int]) -> dict[int, dict[bytes, ClaimBatch]]:
     """Per partition, the latest claim batch per key, from the partition's start to its end at call
     time, in the order the keys were last written (a tombstone removes its key; unreadable records
-    are skipped). ``consumer`` is outside any group; it is left assigned to these partitions."""
-    tps = [TopicPartition(topic, p) for p in partitions]
+    are skipped)."""
     latest: dict[int, dict[bytes, ClaimBatch]] = {p: {} for p in partitions}
-    consumer.assign(tps)
-    ends = await consumer.end_offsets(tps)
-    await consumer.seek_to_beginning(*tps)
-    left = {tp for tp in tps if ends[tp] > 0}
-    while left:
-        for tp in list(left):
-            if await consumer.position(tp) >= ends[tp]:
-                left.discard(tp)
-        if not left:
-            break
-        batches = await consumer.getmany(*left, timeout_ms=_READ_TIMEOUT_MS, max_records=5000)
-        for tp, records in batches.items():
-            for record in records:
-                if record.offset < ends[tp]:
-                    _apply(latest[tp.partition], record)
+    async for message in reader.read_to_end(topic, partitions, timeout_s=float("inf")):
+        _apply(latest[message.partition], message)
     return latest
 
 
-def _apply(latest: dict[bytes, ClaimBatch], record) -> None:
+def _apply(latest: dict[bytes, ClaimBatch], record: Message) -> None:
     """Fold one claims record into ``latest`` (last write of a key wins and moves to the end)."""
     key = record.key or b""
     latest.pop(key, None)
