@@ -32,6 +32,8 @@ class FeedServer:
     def __init__(self) -> None:
         self.port = free_port()
         self.routes: dict[str, Route] = {}
+        self.in_flight = 0
+        self.most_in_flight = 0  # the most requests this server was answering at once
         app = web.Application()
         app.router.add_get("/{path:.*}", self._handle)
         self._runner = web.AppRunner(app, shutdown_timeout=1)
@@ -52,8 +54,13 @@ class FeedServer:
         if route is None:
             return web.Response(status=404)
         route.requests.append(dict(request.headers))
-        if route.delay:
-            await asyncio.sleep(route.delay)
+        self.in_flight += 1
+        self.most_in_flight = max(self.most_in_flight, self.in_flight)
+        try:
+            if route.delay:
+                await asyncio.sleep(route.delay)
+        finally:
+            self.in_flight -= 1
         if route.redirect_to:
             raise web.HTTPFound(self.url(route.redirect_to))
         if route.failures > 0:

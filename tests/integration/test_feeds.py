@@ -217,3 +217,16 @@ async def test_seen_ids_not_written_are_written_at_the_next_poll(server: FeedSer
     assert len(broker.messages("articles")) == 2
     (record,) = broker.messages("feeds.seen")
     assert len(json.loads(record.value)["ids"]) == 2
+
+
+async def test_fetches_in_flight_are_bounded(kafka_settings: Settings, server: FeedServer) -> None:
+    settings = _settings(kafka_settings, feeds_concurrency=2)
+    for n in range(6):
+        server.routes[f"f{n}"] = Route(docs.rss(docs.items(1)), delay=0.3)
+    service = await _service(settings, *(FeedSpec(id=f"f{n}", url=server.url(f"f{n}")) for n in range(6)))
+    try:
+        results = await asyncio.gather(*(p.poll_once() for p in service.pollers))
+    finally:
+        await service.stop()
+    assert [r.error for r in results] == [None] * 6
+    assert server.most_in_flight == 2
