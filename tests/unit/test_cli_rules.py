@@ -8,8 +8,8 @@ import pytest
 from click.testing import CliRunner
 
 from newsalert.cli import main
+from tests.support import SECRET
 
-SECRET = "whsec_jqKa/frLjjr7/1qzAZgH8OHtWoFZf3Kc"  # test only
 
 GOOD = f"""\
 subscribers:

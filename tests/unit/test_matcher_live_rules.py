@@ -9,8 +9,8 @@ from newsalert.domain.rulefile import load_rule_text
 from newsalert.errors import RuleFileError
 from newsalert.schemas.rules import Rule
 from newsalert.schemas.rules_feed import FeedSubscriber, RuleSetSnapshot, SubscriptionRecord
+from tests.support import SECRET
 
-SECRET = "whsec_jqKa/frLjjr7/1qzAZgH8OHtWoFZf3Kc"
 YAML = f"""\
 subscribers:
   - id: desk

@@ -19,8 +19,7 @@ from newsalert.services.api.deliveries import SCAN_MAX, read_attempts
 from newsalert.services.api.store import read_feed
 from newsalert.services.notifier.feed import SubscriberDirectory
 from newsalert.services.notifier.states import SubscriberStates
-
-SECRET = "whsec_" + "QUJDREVGR0hJSktMTU5PUFFSU1RVVldYWVo0NTY3ODk="
+from tests.support import SECRET, make_alert
 
 
 async def test_keys_pick_partitions_as_kafka_does_and_offsets_count_per_partition():
@@ -128,3 +127,11 @@ async def test_the_notifier_directory_catches_up_with_a_subscription_made_after_
         assert directory["late"].url == "https://example.org/late"
     finally:
         await directory.stop()
+
+
+async def test_records_come_back_with_their_key_headers_and_value():
+    broker = InMemoryBroker()
+    alert = make_alert(subscriber="desk")
+    await broker.publish("t", alert.to_json(), key=b"desk", headers=[("newsalert-dedup", b"[]")])
+    [message] = [m async for m in broker.read_to_end("t")]
+    assert (message.key, message.headers, message.value) == (b"desk", (("newsalert-dedup", b"[]"),), alert.to_json())

@@ -18,8 +18,8 @@ from newsalert.domain.delivery.ratelimit import (
 )
 from newsalert.domain.rulefile import RuleFileError, load_rule_text
 from newsalert.schemas.rules_feed import FeedSubscriber
+from tests.support import SECRET
 
-SECRET = "whsec_jqKa/frLjjr7/1qzAZgH8OHtWoFZf3Kc"  # 24-byte key, test only
 
 FILE = """\
 subscribers:
