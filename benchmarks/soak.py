@@ -200,8 +200,10 @@ def plan(minutes: float, rng: random.Random) -> list[Fault]:
     for i in range(kills):
         slot = rng.choice(["matcher1", "matcher2"] if i % 2 == 0 else ["notifier1", "notifier2"])
         faults.append(Fault(rng.uniform(0.1, 0.85) * total, f"kill -9 {slot}"))
-    for _ in range(max(1, round(minutes / 5))):
-        start = rng.uniform(0.3, 0.7) * total
+    stops = max(1, round(minutes / 5))
+    for k in range(stops):  # one per equal slice of the middle of the run: outages never overlap
+        lo, hi = 0.25 + 0.5 * k / stops, 0.25 + 0.5 * (k + 1) / stops
+        start = rng.uniform(lo, lo + 0.5 * (hi - lo)) * total
         faults.append(Fault(start, "broker stopped", start + 20))
     start = rng.uniform(0.05, max(0.06, 1 - 70 / total)) * total
     faults.append(Fault(start, "endpoint flaky: 500s, then timeouts, then refused", start + 60))
