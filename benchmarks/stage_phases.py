@@ -54,7 +54,7 @@ def run_stages(bench) -> dict:
     try:
         out["raw_http"] = asyncio.run(references.raw_http(base, secrets, alerts))
         out["bare_relay"] = asyncio.run(references.bare_relay(settings, base, secrets, len(alerts)))
-        out["notifier"] = notifier_alone(bench, settings, len(alerts))
+        out["notifier"] = notifier_alone(bench, settings, {a.webhook_id for a in alerts})
     finally:
         receiver.stop(timeout=30)
         from pipeline_bench import delete_topics
@@ -81,8 +81,12 @@ def _start(bench, name: str, argv: list[str], settings: Settings, health: str) -
     return service
 
 
-def notifier_alone(bench, settings: Settings, count: int) -> dict:
-    """One notifier process draining ``count`` pre-filled alerts: alerts/s, CPU and peak RSS."""
+def notifier_alone(bench, settings: Settings, expected: set[str]) -> dict:
+    """One notifier process draining the pre-filled alerts (``expected`` webhook ids): alerts/s, CPU,
+    peak RSS, and the ids lost or unexpected (from the receiver's lines of this phase)."""
+    count, received_path = len(expected), bench.run_dir / "stages-received.tsv"
+    time.sleep(0.3)  # the receiver writes its lines every 100 ms
+    skip = _lines(received_path)
     before = _received(bench.receiver_port)
     port = free_port()
     service = _start(bench, "notifier", [newsalert_executable(), "serve", "notifier", "--rules", str(bench.rules_path),
@@ -102,16 +106,27 @@ def notifier_alone(bench, settings: Settings, count: int) -> dict:
         last = (time.perf_counter(), got, _cpu(proc))
     finally:
         service.stop(timeout=30)
+    time.sleep(0.3)
+    with received_path.open(encoding="utf-8") as handle:
+        got_ids = {line.split("\t")[1] for n, line in enumerate(handle) if n >= skip and line.strip()}
+    checked = {"lost": len(expected - got_ids), "unexpected": len(got_ids - expected)}
     if first is None or last[1] <= first[1]:
-        return {"count": last[1] if last else 0, "seconds": 0.0, "per_s": 0.0, "cpu_s": 0.0, "rss_peak_mb": rss}
+        return {"count": last[1] if last else 0, "seconds": 0.0, "per_s": 0.0, "cpu_s": 0.0, "rss_peak_mb": rss, **checked}
     seconds = last[0] - first[0]
     return {"count": last[1], "seconds": seconds, "per_s": (last[1] - first[1]) / seconds, "cpu_s": last[2] - first[2],
-            "cpu_us_per_alert": (last[2] - first[2]) / (last[1] - first[1]) * 1e6, "rss_peak_mb": rss}
+            "cpu_us_per_alert": (last[2] - first[2]) / (last[1] - first[1]) * 1e6, "rss_peak_mb": rss, **checked}
 
 
 def _cpu(proc: psutil.Process) -> float:
     times = proc.cpu_times()
     return times.user + times.system
+
+
+def _lines(path) -> int:
+    if not path.exists():
+        return 0
+    with path.open(encoding="utf-8") as handle:
+        return sum(1 for _ in handle)
 
 
 def _received(port: int) -> int:
@@ -147,6 +162,8 @@ def render(report: dict) -> list[str]:
                      f"{flat['matcher_rate'] / engine['per_s']:.2f} | - | - |")
         lines.append(f"| notifier in the pipeline at full load | {flat['alerts_rate']:,.0f} alerts/s | raw HTTP | "
                      f"{flat['alerts_rate'] / raw['per_s']:.2f} | - | - |")
+    lines += ["", f"Notifier alone: lost {alone.get('lost', '-')}, unexpected {alone.get('unexpected', '-')} of "
+              f"{raw['count']:,} alerts (webhook ids the receiver logged in that phase against those pre-filled)."]
     return lines + ["", *_targets(report, st, flat)]
 
 
