@@ -1,6 +1,7 @@
 """Fuzzing every consumed topic: random record values and keys, tombstones, missing and random
 headers on ``articles`` (the matcher), ``matches`` and a retry topic (the notifier), interleaved
-with valid records. Both services run as real processes on the real broker and must stay up,
+with valid records; garbage on ``rules``, ``deliveries.subscribers`` and ``matches.claims`` before
+the services start, with a valid API subscription after it on ``rules`` (matched and delivered). Both services run as real processes on the real broker and must stay up,
 dead-letter each bad record (``articles.rejected``, ``matches.rejected``) and deliver every alert
 of the valid records around them. Prints the cases and outcomes (docs/reliability.md).
 """
@@ -14,15 +15,19 @@ import random
 import pytest
 
 from newsalert.adapters.broker import KafkaPublisher, Record
+from newsalert.adapters.topics import ensure_topics
 from newsalert.config import Settings
 from newsalert.domain.delivery.ids import webhook_id
+from newsalert.schemas.rules import Rule
+from newsalert.schemas.rules_feed import FeedSubscriber, SubscriptionRecord, inline_rule_id, subscription_key
 from tests.integration.topic_reader import read_topic
 
-from .test_process_faults import RULE_ID, write_articles, write_rules
+from .test_process_faults import RULE_ID, SECRETS, write_articles, write_rules
 
 pytestmark = [pytest.mark.kafka]
 
 BAD_PER_TOPIC = 40
+API_SUB = "api-fuzz"
 
 
 def garbage(rng: random.Random, n: int) -> list[tuple[bytes | None, bytes | None, list]]:
@@ -31,7 +36,7 @@ def garbage(rng: random.Random, n: int) -> list[tuple[bytes | None, bytes | None
     for i in range(n):
         kind = i % 8
         value = [
-            rng.randbytes(rng.randint(0, 300)),
+            rng.randbytes(rng.randint(0, 300)) if i % 16 else b"[" * 100_000,
             None,  # a tombstone
             b"\xff\xfe" + rng.randbytes(20),
             json.dumps(rng.choice([1, "x", [], {}, None, [1, 2]])).encode(),
@@ -65,10 +70,20 @@ def test_bad_records_are_dead_lettered_and_the_stream_goes_on(pipeline, receiver
     ids = write_articles(articles, "fuzz", 60)
     expected = {webhook_id(a, RULE_ID, s) for a in ids for s in subscribers}
     pipeline.env["NEWSALERT_RETRY_SCHEDULE"] = "1"
-    matcher = pipeline.start("matcher", "--rules", str(rules))
-    notifier = pipeline.start("notifier", "--rules", str(rules))
     settings = Settings(kafka_bootstrap=pipeline.env["NEWSALERT_KAFKA_BOOTSTRAP"], topic_prefix=pipeline.env["NEWSALERT_TOPIC_PREFIX"])
     rng = random.Random(11)
+    # Garbage on the followed topics before the services start; on rules, a valid API subscription
+    # after it, whose alerts must be matched and delivered like the rule file's.
+    asyncio.run(ensure_topics(settings))
+    api = SubscriptionRecord(id=API_SUB, status="active", rules=(Rule(id="r1", query="Paris"),),
+                             subscriber=FeedSubscriber(id=API_SUB, url=receiver.url(API_SUB), secret=SECRETS["s3"]))
+    for topic, keys in (("rules", [b"ruleset", subscription_key(API_SUB), b"subscription/x"]), ("deliveries.subscribers", [b"s1"]),
+                        ("matches.claims", [b"0:1"])):
+        asyncio.run(publish_interleaved(settings, settings.topic(topic), [(rng.choice(keys), v, h) for _, v, h in garbage(rng, 16)], []))
+    asyncio.run(publish_interleaved(settings, settings.topic("rules"), [], [(subscription_key(API_SUB), api.to_json())]))
+    expected |= {webhook_id(a, inline_rule_id(API_SUB, "r1"), API_SUB) for a in ids}
+    matcher = pipeline.start("matcher", "--rules", str(rules))
+    notifier = pipeline.start("notifier", "--rules", str(rules))
     good_articles = [(a["id"].encode(), json.dumps(a).encode()) for a in map(json.loads, articles.read_text().splitlines())]
     asyncio.run(publish_interleaved(settings, settings.topic("articles"), garbage(rng, BAD_PER_TOPIC), good_articles))
     asyncio.run(publish_interleaved(settings, settings.topic("matches"), garbage(rng, BAD_PER_TOPIC), []))
@@ -86,6 +101,7 @@ def test_bad_records_are_dead_lettered_and_the_stream_goes_on(pipeline, receiver
     assert all(reasons), "a dead letter without a reason"
     unexpected = set(receiver.webhook_ids()) - expected
     assert not unexpected, f"{len(unexpected)} deliveries nobody expected"
-    print(f"\ntopic fuzz: {BAD_PER_TOPIC} bad records each on articles, matches and deliveries.retry.1s among "
+    print(f"\ntopic fuzz: 16 bad records each on rules, deliveries.subscribers and matches.claims before start, then a valid "
+          f"API subscription; {BAD_PER_TOPIC} bad records each on articles, matches and deliveries.retry.1s among "
           f"{len(good_articles)} valid articles; {len(article_dead)} + {len(match_dead)} dead letters, "
           f"all {len(expected)} expected alerts delivered, services alive")
