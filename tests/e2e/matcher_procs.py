@@ -14,9 +14,9 @@ from pathlib import Path
 from newsalert.adapters.broker import KafkaPublisher, Record
 from newsalert.adapters.processes import ServiceProcess, free_port, newsalert_executable
 from newsalert.config import Settings
+from tests.support import SECRET  # noqa: F401 - re-exported to the e2e tests
 
 REPO = Path(__file__).resolve().parents[2]
-SECRET = "whsec_jqKa/frLjjr7/1qzAZgH8OHtWoFZf3Kc"  # a throwaway test key
 
 
 def start_matcher(

@@ -11,10 +11,10 @@ import urllib.error
 import urllib.request
 
 import pytest
+from tests.support import OTHER_SECRET as SECRET  # the YAML subscriber's key
 from standardwebhooks import Webhook
 
 TOKEN = "e2e-test-token-0123456789abcdef"
-SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"  # test-only key of the YAML subscriber
 
 
 def _rule_file(path, receiver) -> None:

@@ -12,8 +12,7 @@ from newsalert.domain.alerts import new_alert
 from newsalert.domain.delivery.endpoints import Endpoint
 from newsalert.schemas import Article
 from newsalert.services.notifier.intake import Unusable, decode_record
-
-SECRET = "whsec_jqKa/frLjjr7/1qzAZgH8OHtWoFZf3Kc"  # test only
+from tests.support import SECRET
 
 
 class LateDirectory(dict):

@@ -12,8 +12,8 @@ from newsalert.domain.rulefile import load_rule_text
 from newsalert.errors import QuerySyntaxError, RuleFileError
 from newsalert.schemas import Article
 from newsalert.services.matcher.processing import ArticleMatcher
+from tests.support import SECRET
 
-SECRET = "whsec_jqKa/frLjjr7/1qzAZgH8OHtWoFZf3Kc"
 LISTS = {"north_korea": [parse_list(x) for x in ('"North Korea"', "DPRK", "Pyongyang")]}
 
 FILE = f"""\
