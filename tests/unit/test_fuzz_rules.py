@@ -60,6 +60,8 @@ def rule_file_with(values: dict) -> str:
 
 
 OUTCOMES: dict[str, Counter] = {}
+# What YAML counts as a line break (so positions in a value holding U+2028 or NEL are in range).
+YAML_LINE_BREAK = re.compile("\r\n|[\r\n\x85\u2028\u2029]")
 
 
 def _load(kind: str, text: str) -> None:
@@ -69,7 +71,7 @@ def _load(kind: str, text: str) -> None:
         load_rule_text(text, FILE, env={})
     except RuleFileError as exc:
         assert exc.problems
-        lines = text.count("\n") + 2
+        lines = len(YAML_LINE_BREAK.findall(text)) + 2
         for problem in exc.problems:
             assert problem.file == FILE and 1 <= problem.line <= lines and problem.column >= 1, problem
             assert SECRET not in problem.render()
