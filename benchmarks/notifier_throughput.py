@@ -42,6 +42,7 @@ from newsalert.adapters.topics import ensure_topics  # noqa: E402
 from newsalert.config import get_settings  # noqa: E402
 from newsalert.domain.delivery.endpoints import Endpoint  # noqa: E402
 from newsalert.services.notifier.main import NotifierProcess  # noqa: E402
+from pipeline_bench import delete_topics  # noqa: E402
 from references import make_alerts, prefill  # noqa: E402
 
 try:  # the notifier's own process set-up; absent before it existed (to bench an older checkout)
@@ -127,6 +128,7 @@ async def bench(args: argparse.Namespace) -> dict:
         if spy is not None:
             spy.wait()
         shutil.rmtree(workdir, ignore_errors=True)
+        await delete_topics(settings.kafka_bootstrap, settings.topic_prefix)  # this run's topics only
     flowing = elapsed - (first[0] - started) if first else float("nan")
     rate = (count - first[1]) / flowing if first and flowing > 0 else 0.0
     cpu_per_alert = (cpu_end - first[2]) / (count - first[1]) if first and count > first[1] else float("nan")
