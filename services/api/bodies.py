@@ -82,6 +82,8 @@ async def read_model(request: web.Request, model: type[M], limit: int) -> M:
         raise Refused(400, f"the body is not UTF-8 (byte {exc.start})") from None
     except json.JSONDecodeError as exc:
         raise Refused(400, f"the body is not JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
+    except RecursionError:
+        raise Refused(400, "the body is JSON nested too deeply") from None
     try:
         return model.model_validate(data)
     except ValidationError as exc:

@@ -87,7 +87,7 @@ def _echoed(answer: bytes, challenge: str) -> bool:
         return True
     try:
         value = json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):
         return False
     return isinstance(value, dict) and value.get("challenge") == challenge
 
