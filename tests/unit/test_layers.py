@@ -2,7 +2,8 @@
 
 Every ``import`` in the project's code (module level or inside a function) is read with ``ast``;
 a module may import its own layer or a lower one, never a higher one, and no service imports
-another service. The CLI starts services only through their entry points (``<service>.main``).
+another service. The CLI starts services only through their entry points (``<service>.main``),
+and the wire models and the domain import no I/O library (Kafka, HTTP, processes).
 """
 
 from __future__ import annotations
@@ -28,6 +29,8 @@ LAYERS = {
     "newsalert.cli": 5,
 }
 NAMES = {0: "errors", 1: "schemas", 2: "domain", 3: "adapters", 4: "services", 5: "cli"}
+# Libraries that do I/O (network, processes, metrics servers): adapters and services only.
+IO_LIBRARIES = {"aiokafka", "aiohttp", "faust", "mode", "socket", "subprocess", "prometheus_client", "psutil", "requests"}
 
 
 def module_name(path: Path, root: Path = ROOT) -> str:
@@ -76,6 +79,9 @@ def problems_of(path: Path, root: Path = ROOT) -> list[str]:
             out.append(f"{where}: top-level {target!r}; import newsalert.{target}")
             continue
         theirs = layer_of(target)
+        if mine in (1, 2) and target.split(".")[0] in IO_LIBRARIES:
+            out.append(f"{where}: {NAMES[mine]} module {here} imports {target}; I/O belongs in adapters")
+            continue
         if mine is None or theirs is None:
             continue
         if theirs > mine:
@@ -106,6 +112,7 @@ def test_imports_run_one_way():
         ("services/api/x.py", "from newsalert.services.matcher import processing", "service api imports service matcher"),
         ("services/api/x.py", "from services.api import app", "top-level 'services.api'"),
         ("newsalert/cli/x.py", "from newsalert.services.notifier.sender import Sender", "through <service>.main"),
+        ("newsalert/domain/x.py", "from aiokafka import AIOKafkaConsumer", "I/O belongs in adapters"),
     ],
 )
 def test_the_check_finds_a_forbidden_import(tmp_path, module, source, expected):
