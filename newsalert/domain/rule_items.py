@@ -22,7 +22,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 
 from newsalert.domain.gcpause import collector_paused
-from newsalert.domain.rulefile import CompiledRule, RuleSet, _version, load_rule_text
+from newsalert.domain.rule_set import CompiledRule, RuleSet, content_version
+from newsalert.domain.rulefile import load_rule_text
 from newsalert.errors import RuleFileError
 
 # The top-level "rules:" key with nothing after it on its line (a block sequence follows).
@@ -140,7 +141,7 @@ class RuleFileReader:
             return None  # two items with one text: one id twice, which the full loader reports
         self._items = items
         ordered = tuple(rules)
-        return replace(rest, rules=ordered, version=_version(rest.subscribers.values(), ordered, rest.lists))
+        return replace(rest, rules=ordered, version=content_version(rest.subscribers.values(), ordered, rest.lists))
 
     @staticmethod
     def _load_item(layout: _Layout, chunk: str, line: int, filename: str, env: Mapping[str, str] | None) -> tuple[CompiledRule, int] | None:

@@ -94,7 +94,7 @@ def compile_rule(rule: Rule, line: int = 0, lists: TermLists | None = None, pars
     it did not have).
     """
     if parsed is None:
-        return _compiled(rule, parse_query(rule.query, lists), line)
+        return compiled_rule(rule, parse_query(rule.query, lists), line)
     # The memo also keeps whole compiled rules (line 0: from a feed or the API), so that an
     # unchanged rule is the very same object again: the engine then skips it by identity.
     key = (rule.id, rule.query, rule.notify, rule.description, rule.languages, rule.sources, line)
@@ -104,11 +104,12 @@ def compile_rule(rule: Rule, line: int = 0, lists: TermLists | None = None, pars
     node = parsed.get(rule.query)
     if node is None:
         node = parsed[rule.query] = parse_query(rule.query, lists)
-    compiled = parsed[key] = _compiled(rule, node, line)
+    compiled = parsed[key] = compiled_rule(rule, node, line)
     return compiled
 
 
-def _compiled(rule: Rule, node: Node, line: int) -> CompiledRule:
+def compiled_rule(rule: Rule, node: Node, line: int) -> CompiledRule:
+    """``rule`` with its parsed query ``node``, defined at file ``line`` (0: not from a file)."""
     return CompiledRule(
         rule.id, rule.query, node, tuple(rule.notify), rule.description, line,
         frozenset(map(primary_language, rule.languages)), frozenset(map(source_key, rule.sources)),
@@ -180,10 +181,10 @@ def _build_rule_set(
             problems.append(Problem(source, 1, exc.column, f"rule {rule.id!r}: query, column {exc.column} of the query: {exc.message}"))
     if problems:
         raise RuleFileError(problems)
-    return RuleSet(tuple(compiled), subs, _version(subs.values(), compiled, raw_lists), source, raw_lists)
+    return RuleSet(tuple(compiled), subs, content_version(subs.values(), compiled, raw_lists), source, raw_lists)
 
 
-def _version(subscribers: Iterable[Subscriber], rules: Iterable[CompiledRule], lists: Mapping[str, tuple[str, ...]] | None = None) -> str:
+def content_version(subscribers: Iterable[Subscriber], rules: Iterable[CompiledRule], lists: Mapping[str, tuple[str, ...]] | None = None) -> str:
     """Short sha256 of the canonical content (secrets enter only as their own sha256)."""
     canonical = {
         "subscribers": [

@@ -40,7 +40,7 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from newsalert.domain.gcpause import collector_paused
-from newsalert.domain.rule_set import CompiledRule, Problem, RuleSet, _compiled, _version, build_rule_set, compile_rule, parse_term_lists
+from newsalert.domain.rule_set import CompiledRule, Problem, RuleSet, compiled_rule, content_version, build_rule_set, compile_rule, parse_term_lists
 from newsalert.domain.yaml_positions import Composer as _Composer
 from newsalert.domain.yaml_positions import Located as _Located
 from newsalert.domain.yaml_positions import YamlProblem as _YamlProblem
@@ -267,7 +267,7 @@ class _Loader:
             if model is None or node is None or duplicate or not notify_ok:
                 continue
             line = self.where.values[path].start_mark.line + 1
-            compiled.append(_compiled(model, node, line))
+            compiled.append(compiled_rule(model, node, line))
         return compiled
 
     def is_mapping(self, item: Any, path: tuple, what: str) -> bool:
@@ -388,7 +388,7 @@ class _Loader:
         return ok
 
     def rule_set(self, subscribers: dict[str, Subscriber], rules: list[CompiledRule]) -> RuleSet:
-        return RuleSet(tuple(rules), subscribers, _version(subscribers.values(), rules, self.raw_lists), self.filename, self.raw_lists)
+        return RuleSet(tuple(rules), subscribers, content_version(subscribers.values(), rules, self.raw_lists), self.filename, self.raw_lists)
 
 
 def _message(err: dict, what: str, model: type[BaseModel]) -> tuple[str, bool]:
