@@ -1,31 +1,9 @@
 """The notifier's story de-duplication: claims checked in memory, made durable on ``matches.claims``.
 
-Why here: ``matches`` is keyed by subscriber, so all alerts of one subscriber, whatever article
-they come from, pass through the one notifier that owns their partition. That notifier decides
-alone, from memory (``newsalert.domain.dedup.ClaimBook``), whether an alert repeats a story its
-(subscriber, rule) already had within ``NEWSALERT_DEDUP_WINDOW``. Doing it here replaced a second
-faust stage in the matcher (a candidates topic, a faust Table and three changelog writes per
-alert), which capped the pipeline at about half its rate.
-
-Durability, in three rules:
-
-1. The claims of the alerts let through from one fetch of one ``matches`` partition go out as one
-   ``ClaimBatch`` record to the partition of ``matches.claims`` with the same number (one record
-   per fetch, not per alert: every Kafka record costs the producer tens of microseconds, and the
-   notifier is the pipeline's busiest process). It is handed to the producer after the fetch is
-   taken in and not waited for in the delivery path.
-2. Before any offset of ``matches`` is committed, ``flush`` waits until every claim handed over so
-   far is acknowledged (re-publishing what failed). So a committed alert's claim is durable; a
-   claim lost in a crash belongs to an alert that is not committed either and is fetched and
-   claimed again, in its partition's order.
-3. When the notifier is assigned a ``matches`` partition, that partition is paused until its
-   claims have been read back (``recover``); fetching resumes only then, so no alert is judged
-   against an incomplete book. Claims found expired are not loaded; a batch whose claims have all
-   expired gets a tombstone, so the compacted topic does not grow without end.
-
-A claim names its record (``partition:offset``), so an alert fetched again after a crash is not
-a duplicate of itself: it is delivered again with the same ``webhook_id`` (at least once).
-Alerts without fingerprints (no ``newsalert-dedup`` header) are delivered without de-duplication.
+The claims let through from one fetch of a ``matches`` partition go out as one ``ClaimBatch`` to
+the same partition of ``matches.claims``; ``flush`` makes them durable before any offset they
+cover is committed; a newly assigned partition stays paused until its claims are read back
+(``recover``), expired batches being tombstoned. Why it lives here: ``docs/architecture.md``.
 """
 
 from __future__ import annotations
