@@ -32,6 +32,10 @@ LANGUAGE_MAX = 35
 METADATA_MAX_BYTES = 65_536
 """Largest ``metadata`` object, measured as compact UTF-8 JSON."""
 ARTICLE_MAX_BYTES = 1_000_000
+CLEANED_HEADER = "newsalert-cleaned"
+"""Header (value ``1``) of an ``articles`` record cleaned by ingest, replay or feeds: the matcher
+cleans only records without it, so text is never cleaned twice (``&amp;lt;b&amp;gt;`` stays ``&lt;b&gt;``)."""
+CLEANED_HEADERS = ((CLEANED_HEADER, b"1"),)
 """Largest encoded article record (one JSON object) that ingest and replay accept."""
 
 _LANGUAGE_PATTERN = r"^[A-Za-z]{2,8}([-_][A-Za-z0-9]{1,8})*$"

@@ -37,6 +37,7 @@ from newsalert.adapters.broker import KafkaPublisher, Record
 from newsalert.adapters.topics import ensure_topics
 from newsalert.config import Settings, get_settings
 from newsalert.domain.articles import InvalidArticle, parse_article
+from newsalert.schemas.article import CLEANED_HEADERS
 from newsalert.errors import InputError, NewsalertError, TransientError
 from newsalert.shipped import seeds_dir
 
@@ -165,7 +166,7 @@ async def replay_articles(settings: Settings, options: ReplayOptions, reporter: 
     in_flight: set[asyncio.Task] = set()
 
     async def send(batch: list[_Valid]) -> None:
-        await publisher.publish_many([Record(topic, r.value, key=r.article_id.encode()) for r in batch])
+        await publisher.publish_many([Record(topic, r.value, key=r.article_id.encode(), headers=CLEANED_HEADERS) for r in batch])
         tally.published += len(batch)
         reporter.update(tally)
 

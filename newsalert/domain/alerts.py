@@ -19,8 +19,9 @@ from newsalert.schemas.batch import Batch
 from newsalert.schemas.digest import Digest
 
 
-def summarise(article: Article) -> ArticleSummary:
-    """The summary of ``article`` an alert carries; the excerpt comes from its cleaned body."""
+def summarise(article: Article, *, cleaned: bool = False) -> ArticleSummary:
+    """The summary of ``article`` an alert carries; the excerpt comes from its cleaned body.
+    ``cleaned``: the body is cleaned already (the matcher's articles), so it is not stripped again."""
     return ArticleSummary(
         id=article.id,
         title=article.title,
@@ -28,7 +29,7 @@ def summarise(article: Article) -> ArticleSummary:
         source=article.source,
         published=article.published,
         language=article.language,
-        excerpt=excerpt(article.body),
+        excerpt=excerpt(article.body, cleaned=cleaned),
     )
 
 
@@ -91,12 +92,12 @@ def highlight_fields(match: RuleMatch) -> list[dict[str, Any]]:
     return out
 
 
-def excerpt(body: str | None, limit: int = EXCERPT_MAX) -> str:
+def excerpt(body: str | None, limit: int = EXCERPT_MAX, *, cleaned: bool = False) -> str:
     """The start of the cleaned ``body`` on one line, at most ``limit`` characters.
 
     A cut body ends at a word boundary (when one is in the last fifth) followed by ``…``.
     """
-    text = _one_line_start(body, limit)
+    text = _one_line_start(body, limit, cleaned)
     if len(text) <= limit:
         return text
     cut = text[: limit - 1]
@@ -106,7 +107,7 @@ def excerpt(body: str | None, limit: int = EXCERPT_MAX) -> str:
     return cut.rstrip() + "…"
 
 
-def _one_line_start(body: str | None, limit: int) -> str:
+def _one_line_start(body: str | None, limit: int, cleaned: bool = False) -> str:
     """``clean_line(body)``, or a prefix of it longer than ``limit``: all that ``excerpt`` reads.
 
     Bodies are thousands of characters and an excerpt keeps 500: splitting and joining only the
@@ -115,7 +116,9 @@ def _one_line_start(body: str | None, limit: int) -> str:
     """
     if not body:
         return ""
-    text = strip_markup(body)  # on the whole body: a slice could cut a tag or an entity in two
+    # On the whole body: a slice could cut a tag or an entity in two. Cleaned text is not stripped
+    # again: that would drop text such as "<script>" and decode "&lt;" a second time.
+    text = body if cleaned else strip_markup(body)
     head = text[: 2 * limit]
     if len(head) < len(text):
         # The words of the slice are the body's first words, the last one perhaps cut short, so

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from pydantic import ValidationError
@@ -21,6 +22,7 @@ from pydantic import ValidationError
 from newsalert.domain.text import clean_line, clean_text
 from newsalert.errors import InputError
 from newsalert.schemas import ARTICLE_MAX_BYTES, Article
+from newsalert.schemas.article import CLEANED_HEADER
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,7 +53,7 @@ def clean_article(article: Article) -> Article:
     return article.model_copy(update={"title": title or None, "body": body or None})
 
 
-def parse_article(value: Any, *, size: int | None = None) -> Article:
+def parse_article(value: Any, *, size: int | None = None, clean: bool = True) -> Article:
     """Validate a parsed JSON value as an article and clean it.
 
     ``size`` is the item's encoded size in bytes when known; above ``ARTICLE_MAX_BYTES`` the item
@@ -65,7 +67,7 @@ def parse_article(value: Any, *, size: int | None = None) -> Article:
         article = Article.model_validate(value)
     except ValidationError as exc:
         raise InvalidArticle(field_problems(exc), record_id) from None
-    cleaned = clean_article(article)
+    cleaned = clean_article(article) if clean else article
     encoded = len(cleaned.to_json())
     if encoded > ARTICLE_MAX_BYTES:
         raise InvalidArticle([_too_large(encoded)], record_id)
@@ -92,8 +94,16 @@ def _id_of(value: Any) -> str | None:
     return None
 
 
-def decode_article(raw: bytes | None) -> Article:
-    """The cleaned article in a record value; ``InvalidArticle`` naming the field if it is not one."""
+def cleaned_by_producer(headers: Mapping[str, bytes] | Iterable[tuple[str, bytes]] | None) -> bool:
+    """True when a record's headers say its producer cleaned it (``CLEANED_HEADER``)."""
+    if isinstance(headers, Mapping):
+        return headers.get(CLEANED_HEADER) == b"1"
+    return any(name == CLEANED_HEADER and value == b"1" for name, value in headers or ())
+
+
+def decode_article(raw: bytes | None, *, cleaned: bool = False) -> Article:
+    """The cleaned article in a record value; ``InvalidArticle`` naming the field if it is not one.
+    ``cleaned``: the producer cleaned it already (``CLEANED_HEADER``), so it is only validated."""
     if raw is None:
         raise InvalidArticle([FieldProblem("<root>", "the record has no value (a tombstone is not an article)")])
     try:
@@ -105,4 +115,4 @@ def decode_article(raw: bytes | None) -> Article:
         raise InvalidArticle([FieldProblem("<root>", f"not JSON: {exc.msg} at line {exc.lineno} column {exc.colno}")]) from None
     except RecursionError:
         raise InvalidArticle([FieldProblem("<root>", "JSON nested too deeply to be an article")]) from None
-    return parse_article(value, size=len(raw))
+    return parse_article(value, size=len(raw), clean=not cleaned)

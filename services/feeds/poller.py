@@ -28,6 +28,7 @@ from newsalert.domain.feeds.schedule import PollSchedule
 from newsalert.domain.feeds.seen import SeenIds
 from newsalert.errors import TransientError
 from newsalert.schemas import Article
+from newsalert.schemas.article import CLEANED_HEADERS
 from newsalert.schemas.feeds import FeedSpec, SeenEntries
 from newsalert.services.feeds.metrics import FeedMetrics
 
@@ -130,7 +131,7 @@ class FeedPoller:
         if new:
             articles = [a for a in [await self._article(parsed, ids[i]) for i in new] if a is not None]
             topic = self.deps.settings.topic("articles")
-            await self.deps.publisher.publish_many([Record(topic, a.to_json(), key=a.id.encode()) for a in articles])
+            await self.deps.publisher.publish_many([Record(topic, a.to_json(), key=a.id.encode(), headers=CLEANED_HEADERS) for a in articles])
             self.deps.metrics.published.labels(self.spec.id).inc(len(articles))
             self.seen.add(new)
             self._seen_unsaved = True

@@ -24,6 +24,7 @@ from newsalert.adapters.topics import ensure_topics
 from newsalert.config import Settings
 from newsalert.errors import SetupError, TransientError
 from newsalert.schemas import RejectedRecord
+from newsalert.schemas.article import CLEANED_HEADERS
 from newsalert.services.ingest.batch import Batch, BodyError, Rejected, parse_body
 from newsalert.services.ingest.readiness import BrokerReadiness
 
@@ -216,7 +217,7 @@ def _unavailable(reason: str) -> web.Response:
 def _records(settings: Settings, batch: Batch) -> list[Record]:
     """The articles (key = id) and the dead letters of the rejected items, in one batch."""
     topic = settings.topic("articles")
-    records = [Record(topic, article.to_json(), key=article.id.encode()) for article in batch.articles]
+    records = [Record(topic, article.to_json(), key=article.id.encode(), headers=CLEANED_HEADERS) for article in batch.articles]
     return records + _dead_letters(settings, batch.rejected)
 
 

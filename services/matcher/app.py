@@ -20,6 +20,7 @@ from pathlib import Path
 import faust
 from mode import Service
 
+from newsalert.domain.articles import cleaned_by_producer
 from newsalert.adapters import kafka_clients
 from newsalert.adapters import durable
 from newsalert.adapters.broker import Publisher, Record, Sent
@@ -303,6 +304,7 @@ def position_of(message: faust.types.tuples.Message) -> SourcePosition:
         offset=message.offset,
         key=message.key,
         timestamp_ms=None if message.timestamp is None else int(message.timestamp * 1000),
+        cleaned=cleaned_by_producer(message.headers),
     )
 
 

@@ -68,6 +68,7 @@ class SourcePosition:
     offset: int
     key: bytes | None = None
     timestamp_ms: int | None = None
+    cleaned: bool = False  # the record carries ``CLEANED_HEADER``: its producer cleaned it
 
 
 @dataclass(slots=True)
@@ -118,7 +119,7 @@ class ArticleMatcher:
     def process(self, raw: bytes | None, position: SourcePosition) -> Outcome:
         """The records to publish for ``raw`` read at ``position``; never raises for a bad record."""
         try:
-            article = decode_article(raw)
+            article = decode_article(raw, cleaned=position.cleaned)
         except InvalidArticle as exc:
             log.warning("rejected %s: %s", _where(position), exc)
             return self._reject(exc, str(exc), raw, position, exc.record_id)
@@ -192,7 +193,7 @@ class ArticleMatcher:
         """The alerts of ``matched`` as validated models, one per (rule, subscriber)."""
         if not matched:
             return []
-        summary = summarise(article)  # once per article, only if something matched
+        summary = summarise(article, cleaned=True)  # once per article, only if something matched
         alerts: list[Alert] = []
         for rule, match in matched:
             ref = RuleRef(id=rule.id, query=rule.query)
@@ -213,7 +214,7 @@ class ArticleMatcher:
         """What :meth:`_alerts` builds, as ``(subscriber, JSON)``, from parts encoded once each."""
         # The same summary model as _alerts; the encoder validates every other part as the
         # Alert would (the highlights in one call for the list, not one model each).
-        alerts = self._encoder.article(summarise(article), matched_at, ingested_at, self.ruleset_version)
+        alerts = self._encoder.article(summarise(article, cleaned=True), matched_at, ingested_at, self.ruleset_version)
         values: list[tuple[str, bytes]] = []
         for rule, match in matched:
             encoded = alerts.encode(rule.id, rule.query, highlight_fields(match), rule.notify)

@@ -75,6 +75,8 @@ def test_all_valid_exits_zero_and_limit_stops_early(kafka_bootstrap, topic_prefi
     assert "published 4 articles" in result.stdout
     records = _published(kafka_bootstrap, topic_prefix, 4, settle=2.0)
     assert [r.key for r in sorted(records, key=lambda r: r.key)] == [b"n0", b"n1", b"n2", b"n3"]
+    # Cleaned here, so the matcher does not clean again (entity-encoded markup stays text).
+    assert all(list(r.headers) == [("newsalert-cleaned", b"1")] for r in records)
 
 
 def test_loop_repeats_until_the_limit(kafka_bootstrap, topic_prefix, tmp_path: Path):
