@@ -103,10 +103,10 @@ def slow_receiver() -> Iterator[SlowReceiver]:
         yield rec
 
 
-def write_rules(path: Path, rec: Receiver, subscribers: list[str]) -> Path:
+def write_rules(path: Path, rec: Receiver, subscribers: list[str], secrets: dict[str, str] = SECRETS) -> Path:
     lines = ["subscribers:"]
     for sid in subscribers:
-        lines += [f"  - id: {sid}", f"    url: {rec.url(sid)}", f"    secret: {SECRETS[sid]}"]
+        lines += [f"  - id: {sid}", f"    url: {rec.url(sid)}", f"    secret: {secrets[sid]}"]
     lines += ["rules:", f"  - id: {RULE_ID}", "    query: Paris", f"    notify: [{', '.join(subscribers)}]", ""]
     path.write_text("\n".join(lines))
     return path
