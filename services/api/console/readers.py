@@ -19,7 +19,7 @@ from newsalert.adapters.delivery_history import read_keyed
 from newsalert.adapters.reading import Message
 from newsalert.adapters.topic_tail import read_tail
 from newsalert.config import Settings
-from newsalert.domain.articles import InvalidArticle, decode_article
+from newsalert.domain.articles import InvalidArticle, cleaned_by_producer, decode_article
 from newsalert.domain.backtest import WindowArticle
 from newsalert.schemas import Alert, DeadDelivery, DeliveryAttempt, SubscriberState
 
@@ -118,7 +118,7 @@ async def recent_alerts(settings: Settings, subscriber: str = "", rule: str = ""
 def _article_of(record: Message) -> WindowArticle | None:
     """The cleaned article of an ``articles`` record and its time, None if it is not one."""
     try:
-        article = decode_article(record.value)  # as the matcher decodes it
+        article = decode_article(record.value, cleaned=cleaned_by_producer(record.headers))  # as the matcher decodes it
     except InvalidArticle:
         return None
     received = datetime.fromtimestamp(record.timestamp_ms / 1000, timezone.utc) if record.timestamp_ms else datetime.now(timezone.utc)
