@@ -77,6 +77,17 @@ async def post_raw(server: IngestServer, body: bytes, content_type: str) -> tupl
             return resp.status, None
 
 
+def assert_located(status: int, answer: dict, kind: str) -> None:
+    """A refusal says where: the line of malformed JSON, each refused item's index, line and field."""
+    if status == 400 and "empty" not in answer["error"] and "holds no articles" not in answer["error"]:
+        assert "line" in answer, (kind, answer)
+    if status in (202, 422):
+        for item in answer["rejected"]:
+            assert {"index", "line"} <= set(item) and item["errors"] and all(e["field"] and e["message"] for e in item["errors"]), (kind, item)
+    if status == 413:
+        assert any(ch.isdigit() for ch in answer["error"]), (kind, answer)  # the limit it went over
+
+
 async def test_bad_bodies_get_clear_errors_and_lose_nothing(ingest: IngestServer) -> None:
     rng = random.Random(12)
     table: dict[str, Counter] = {}
@@ -84,6 +95,7 @@ async def test_bad_bodies_get_clear_errors_and_lose_nothing(ingest: IngestServer
         status, answer = await post_raw(ingest, body, content_type)
         assert status < 500, (kind, status, answer)
         assert answer is not None and (status == 202 or answer.get("error")), (kind, status, answer)
+        assert_located(status, answer, kind)
         table.setdefault(kind, Counter())[status] += 1
 
     # Mixed batches: each valid item is published, each bad one is dead-lettered, none is lost.
