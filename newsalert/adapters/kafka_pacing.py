@@ -1,26 +1,9 @@
 """Keep aiokafka from spinning while the broker is unreachable, and its log to a few lines.
 
-Why: aiokafka 0.14.0 refreshes metadata with no pause after a failure. Its producer's sender loop
-(pending batches whose leader is unknown), its fetcher and its group coordinator each ask for a
-refresh (``AIOKafkaClient.force_metadata_update``); the client's synchronizer task tries every
-known broker, a refused connection on 127.0.0.1 fails at once, the waiters wake and ask again.
-Measured with py-spy on a stopped broker: that cycle (``_md_synchronizer`` -> ``_metadata_update``
--> ``_get_conn`` -> ``create_conn``) was nearly all of the ~95 % of a core the notifier (and the
-matcher, with alerts in flight) used, and each turn logged two ERROR lines (80,000 lines in 12 s).
-
-``install(settings)`` (called once by every service's entry point, never at import time) wraps
-``AIOKafkaClient._metadata_update``: after a failed refresh the synchronizer sleeps a capped
-exponential backoff with jitter (``NEWSALERT_BROKER_BACKOFF_FIRST``/``_MAX``, see
-``newsalert.domain.backoff``) before it answers its waiters, so every component of that client
-waits with it; a successful refresh resets the backoff. The synchronizer then asks again by itself,
-so a client keeps probing (one connection attempt per backoff) until the broker answers: recovery
-is at most one backoff late, and the "reachable again" line comes even from an idle client.
-faust's consumer and producer are aiokafka clients too, so the matcher is covered the same way.
-
-The process's ``broker_outage()`` report (``newsalert.adapters.outage``) logs one warning when the
-broker becomes unreachable, a summary per ``NEWSALERT_OUTAGE_SUMMARY_INTERVAL`` and one line when
-it is back; meanwhile aiokafka's own lines (a few per retry) are held back and counted, unless
-the log level is DEBUG. The services' own retry loops report to the same object.
+aiokafka 0.14.0 retries metadata with no pause, which burnt nearly a core and logged thousands of
+lines per second on a stopped broker. ``install(settings)`` (called by each service's entry point)
+adds capped exponential backoff to the metadata refresh. Details: ``docs/architecture.md``
+("Broker outage pacing").
 """
 
 from __future__ import annotations

@@ -1,33 +1,8 @@
-"""Loading a YAML watch-rule file into a ``RuleSet``: every rule's query parsed, every problem located.
+"""Loading a YAML watch-rule file's text into a ``RuleSet``: every query parsed, every problem located.
 
-The file (format in ``docs/rules.md``, models in ``newsalert.schemas.rules``)::
-
-    subscribers:
-      - id: asia-desk
-        url: https://hooks.example.org/asia
-        secret: ${ASIA_DESK_SECRET}
-    rules:
-      - id: nk-missiles
-        query: '"North Korea" AND missile*'
-        notify: [asia-desk]
-
-How it is read:
-
-- PyYAML composes the file into nodes (with libyaml when available), and a small walker turns them
-  into plain data while remembering the node of every key and value, so every problem has the file
-  line and column of what caused it (``newsalert.domain.yaml_positions``). Duplicate keys are
-  errors (PyYAML would keep the last one). Reading the file and the process environment is
-  ``newsalert.adapters.rule_files``'s.
-- ``${VAR}`` in the ``subscribers`` section is replaced from the environment (``$${`` is a literal
-  ``${``); a missing variable is an error naming it. Queries and descriptions are not substituted.
-- Each subscriber and rule is validated on its own with the pydantic models, then ids are checked
-  for uniqueness, ``notify`` entries against the subscriber ids, and each query is parsed. Every
-  problem in the file is collected and raised together in one ``RuleFileError``.
-- A query error points at the offending character in the file when the query is on one line
-  (plain, single-quoted, double-quoted without escapes) or is a literal block (``|``); otherwise at
-  the query's first line, with the column inside the query.
-- No message and no excerpt contains a secret: messages never quote values of subscribers, and
-  file lines shown in excerpts have ``secret:`` values, ``whsec_`` strings and URL credentials masked.
+Format in ``docs/rules.md``, models in ``newsalert.schemas.rules``; reading the file and the
+environment is ``newsalert.adapters.rule_files``'s. How problems are located and collected:
+``docs/architecture.md`` ("Rule files").
 """
 
 from __future__ import annotations

@@ -1,24 +1,9 @@
-"""Intent verification of a new subscription: the webhook must echo a random challenge.
+"""Intent verification of a new subscription: the webhook must echo a random challenge
+(as W3C WebSub and Slack do); a chat-format webhook, which cannot echo, gets a notice instead.
 
-As W3C WebSub and Slack's URL verification do it: the API POSTs
-
-    {"type": "subscription.verification", "subscription": "<id>", "challenge": "<random>"}
-
-to the webhook URL (``Content-Type: application/json``, not signed: the receiver does not know
-the secret yet, it is returned only after this step). The endpoint proves it wants the alerts by
-answering, within ``NEWSALERT_API_CHALLENGE_TIMEOUT`` seconds, with a 2xx status and either the
-JSON object ``{"challenge": "<the same value>"}`` or the bare value as the whole body.
-
-A subscriber with a chat ``format`` (Slack, Teams, Discord incoming webhooks) cannot echo: it gets
-a notice message in its format naming the subscription, and a 2xx answer verifies it. That proves
-less than an echo (only that the URL takes messages), which is what those platforms allow.
-
-Everything else leaves the subscription pending, with the reason: a timeout, a non-2xx status
-(redirects are not followed), a wrong or missing echo, a connection error, or a refusal by the
-SSRF guard (the challenge goes through the same guarded connector as every webhook POST, so a
-subscription cannot make the API reach an internal address).
-
-``judge`` is the pure decision on an answer; ``send_challenge`` does the one request.
+The challenge goes through the same SSRF-guarded connector as every webhook POST. Protocol and
+failure reasons: ``docs/api.md``. ``judge`` is the pure decision on an answer; ``send_challenge``
+does the one request.
 """
 
 from __future__ import annotations

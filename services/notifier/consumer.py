@@ -1,23 +1,9 @@
 """The notifier's consumer loop: fetch, flow control, commits and rebalances.
 
-Topics consumed, in one consumer group: ``matches`` (new alerts) and the retry topics
-``deliveries.retry.<tier>s`` (alerts waiting for their next attempt). Each fetched record is
-registered with the ``OffsetTracker`` (a ticket), decoded (``intake``: unusable records go to
-``matches.rejected``), checked against the story claims (``claims``: a duplicate is settled
-without a POST) and put on its subscriber's lane (``lanes``), where ``deliver`` makes the attempt
-and settles the record once what follows is durable.
-
-A retry record that is not due yet is not registered: its partition is rewound to it (``seek``)
-and paused until its due time. Nothing sleeps in the loop: other partitions keep flowing. With
-one retry topic per delay tier, the records of a topic come in roughly due order, so a retry is
-late by at most about its own delay again, never by a longer tier's; commits stay a plain settled
-prefix, so a restart resumes exactly at the first unsettled retry. Every existing
-``deliveries.retry.*`` topic is consumed, so changing the schedule is safe.
-
-Commits run every ``notifier_commit_interval`` seconds and on revocation and shutdown; they never
-pass an unsettled record (at least once). Fetching pauses while more than
-``notifier_max_pending`` records are unsettled, so memory stays bounded behind a slow subscriber.
-A newly assigned ``matches`` partition stays paused until its claims are read back.
+Consumes ``matches`` and the ``deliveries.retry.<tier>s`` topics in one group, puts each record on
+its subscriber's lane and commits only settled prefixes (at least once), pausing partitions rather
+than sleeping. Retry timing, commits and back-pressure: ``docs/architecture.md`` ("Notifier
+consumer").
 """
 
 from __future__ import annotations

@@ -1,34 +1,9 @@
-"""A real Apache Kafka broker on this machine, without Docker: ``newsalert kafka start|stop|status``.
+"""A real Apache Kafka broker (or local KRaft cluster) on this machine, without Docker:
+``newsalert kafka start|stop|status``.
 
-The jars come from Maven Central through ``deploy/kafka/pom.xml`` (``mvn dependency:copy-dependencies``)
-into a cache outside the repository (``Settings.kafka_jars/<version>/libs``), reused when present.
-The broker is one KRaft process acting as broker and controller on 127.0.0.1, with every internal
-topic at replication factor 1 and automatic topic creation off (the services create their topics).
-
-Files under ``Settings.home/kafka/``::
-
-    server.properties   log4j2.properties   rendered on every start from the settings
-    cluster.id          the KRaft cluster id, made once so the data dir keeps its identity
-    data/               the broker's log dirs (KRaft metadata and topic data)
-    logs/server.log     the broker's own log; logs/stdout.log the JVM's stdout and stderr
-    broker.json         pid, port, version and why it was started, written by ``start``
-    leases/<pid>        test sessions using the broker (see ``lease``)
-    .lock               serialises start and stop between processes
-
-``stop`` only ever signals the process recorded in ``broker.json`` and only if its command line
-is still our ``kafka.Kafka`` with our ``server.properties``: a reused pid or a broker started by
-someone else is never touched.
-
-A home can instead run a local cluster (``start --nodes 3``: ``kafka/node-N/`` each laid out as
-above, sharing ``cluster.id``, ``.lock`` and the layout in ``cluster.json``) and a SASL_SSL
-listener with a SCRAM user (``--auth scram``: ``kafka/tls/`` CA and broker certificate,
-``kafka/scram.json`` the user, 0600).
-
-The package has one concern per module: ``config`` (where and how), ``layout`` (which nodes),
-``properties`` (rendered files), ``tls`` and ``scram`` (the secured listener), ``jars`` (Java and
-Maven), ``jvm`` (format, launch, wait, terminate), ``state`` (``broker.json``, lock, leases on
-disk), ``probe`` (raw metadata request, port owners), ``logs``, ``control`` (start/stop/status)
-and ``leases`` (test sessions sharing the broker).
+Jars come from Maven Central into a cache outside the repository; one module per concern (config,
+layout, properties, tls, scram, jars, jvm, state, probe, logs, control, leases). Files on disk and
+the stop safety rule: ``docs/architecture.md`` ("Local Kafka"); usage: ``docs/deploy.md``.
 """
 
 from newsalert.adapters.local_kafka.config import HOST, BrokerConfig, pom_default_version

@@ -1,23 +1,9 @@
-"""The matching engine: which rules match an article, with highlights, at a cost that does not
-grow with the number of rules.
+"""The matching engine: which rules match an article, with highlights, at a cost that does not grow
+with the number of rules.
 
-Per article (:meth:`Engine.match`):
-
-1. the article was cleaned and tokenised once by :func:`~newsalert.domain.matching.document.prepare`;
-2. one Aho-Corasick pass per field over the token haystack finds which of all the rules' distinct
-   terms occur (:class:`~newsalert.domain.matching.terms.ArticleState`);
-3. the presearcher index maps the terms found to the candidate rules: those with at least one
-   anchor term present (:mod:`~newsalert.domain.matching.presearch`);
-4. only the candidates are evaluated, exactly, on the shared term lookups
-   (:mod:`~newsalert.domain.matching.program`), and reported in rule order.
-
-Rules can be added, removed and replaced one by one (:meth:`Engine.update`): a change compiles and
-indexes only the rules that differ, and adds their new patterns to the automaton.
-
-Highlights are the occurrences of the positive terms that made the rule match (see
-:mod:`~newsalert.domain.matching.program`), as character offsets into the cleaned field text,
-deduplicated, sorted by field (title, body, source) then by start and end. Overlapping highlights
-(``"North Korea"`` and ``Korea`` in one rule) are all kept.
+Per article: one automaton pass finds the terms present, the presearcher picks the candidate rules,
+only those are evaluated exactly. ``Engine.update`` recompiles only the rules that changed. The
+steps and the highlight order: ``docs/architecture.md`` ("Matching engine").
 """
 
 from __future__ import annotations

@@ -1,27 +1,8 @@
 """The presearcher: which rules are worth evaluating for an article.
 
-In the spirit of Lucene's Monitor presearcher and Elasticsearch's percolator term extraction, each
-rule gets a set of *anchor* terms such that the rule can only match an article that contains at
-least one of them:
-
-- a term is its own anchor;
-- an AND needs all its positive children, so the anchors of any one of them will do: we take the
-  child whose anchors look rarest (fewest candidate evaluations); NOT children contribute nothing;
-- an OR matches through any child, so it needs the union of its children's anchors;
-- a NEAR needs both operands, so the anchors of one of them (the rarer) will do.
-
-Rules are indexed by anchor term id; an article's candidates are the rules indexed under the terms
-the automaton found. The pre-filter is exact by construction (it never drops a rule that can
-match); how *selective* it is depends only on how rare the chosen anchors are, which we estimate
-without corpus statistics from the shape of the term (see :func:`estimated_frequency`).
-
-One anchor set makes a rule a candidate whenever its rarest part occurs: with 100,000 rules whose
-words each occur in ~1% of articles, that is ~1,000 candidates per article, too many to evaluate
-one by one in Python. So a rule with two independent requirements (an AND: every positive child
-is required; a NEAR: both operands) is indexed by *pairs*: it is a candidate only when a term of
-its rarest requirement and a term of its second rarest one both occur (:func:`requirements`,
-:class:`PairPlan`). The pair lookup is a C-level intersection of a dict's keys with the set of
-terms present, and the pair condition is still implied by the rule, so nothing is lost.
+Each rule is indexed by *anchor* terms (or pairs of them) that any matching article must contain,
+so the filter never drops a rule that can match and keeps candidates few at 100,000 rules. Why
+anchors, how they are chosen and why pairs: ``docs/architecture.md`` ("Presearch").
 """
 
 from __future__ import annotations

@@ -1,48 +1,9 @@
-"""The watch-rule query language: a small lexer and a recursive-descent parser producing the AST of
-``newsalert.domain.query.ast``.
+"""The watch-rule query language: a hand-written lexer and recursive-descent parser producing the
+AST of ``newsalert.domain.query.ast``.
 
-A hand-written parser rather than a lark grammar: the engine compiles 100,000 rules at start-up, and
-the errors have to name the exact column with a message that says what to write instead.
-
-Grammar (tightest binding last)::
-
-    query   := or EOF
-    or      := and ("OR" and)*
-    and     := near (["AND"] near)*            juxtaposition is AND; "a NOT b" is "a AND NOT b"
-    near    := unary [("NEAR/n" | "ONEAR/n") unary]
-    unary   := ("NOT" | "-") unary | primary   "-" must touch its operand: -word, -"a b", -(...)
-    primary := [field ":"] (WORD | PHRASE | "@" LIST | "(" or ")")
-
-Decisions on edge cases (the issue leaves them open):
-
-- Operators are the exact words ``AND``, ``OR``, ``NOT``, ``NEAR/n``, ``ONEAR/n``; any other
-  spelling (``and``, ``Near/2``) is an ordinary word. Inside quotes everything is words.
-- A word is tokenised like article text, so ``F-35`` is the phrase ``f 35``. A word or phrase with no
-  letters or digits (``!!``, ``""``) is an error, not silently dropped.
-- ``name:`` at the start of a word, where ``name`` starts with a letter, is a field; any name other
-  than ``title``, ``body``, ``source`` is an unknown-field error (``foo:bar``, ``https://x``): quote
-  the word (``"foo:bar"``) to search for it as text. ``12:30`` is not a field (it is the phrase
-  ``12 30``). A field must touch what it applies to (``title:(...)``, not ``title: (...)``); a
-  different field inside a fielded group (``title:(body:x)``) is an error.
-- The wildcard ``*`` ends a word or a phrase's last word and applies to its last token, which must
-  have at least 3 characters after normalisation: ``missile*`` and ``ab-cde*`` are allowed,
-  ``F-35*`` is not (its last token is ``35``). ``*`` anywhere else is an error.
-- ``NEAR`` operands are words, phrases, wildcards or parenthesised ORs of those, all in the same
-  field. ``a NEAR/1 b NEAR/1 c`` is an error (write ``a NEAR/1 b AND b NEAR/1 c``).
-- Han, Hiragana and Katakana characters are one token each (see ``newsalert.domain.text``), so
-  ``北朝鮮`` is the phrase ``北 朝 鮮``. A word ending in Hangul is a prefix (``북한`` finds ``북한이``);
-  a ``*`` after it changes nothing, and one after a Han or kana character is an error.
-- Double negation cancels: ``NOT NOT a`` and ``-(NOT a)`` are ``a``.
-- Every OR branch and every AND group must contain a term that has to be present, so that no query
-  can match an article containing none of its terms (``NOT Iran``, ``a OR NOT b`` are errors).
-- Limits: 1,000 terms; nesting depth (parentheses and NOT/``-``) 32.
-- Named term lists: ``@name`` (a word that is ``@`` followed by a name of letters,
-  digits, ``_`` and ``-``) stands for ``(item1 OR item2 ...)`` of the list ``name`` passed to
-  ``parse_query(query, lists=...)``. Items are words or phrases, optionally with a wildcard, no
-  field (``parse_list`` checks them). A field applies to every item (``title:@nk``); ``@nk`` is
-  allowed wherever an OR of terms is, NEAR operands included. An unknown list is an error at the
-  ``@``; a list's items count towards the term limit. To search for a word beginning with ``@``
-  (a handle), quote it: ``"@bbc"``.
+Hand-written rather than a grammar library so that 100,000 rules compile quickly at start-up and
+every error names its exact column and what to write instead. Syntax and edge-case decisions are in
+``docs/rules.md``; the grammar is in ``docs/architecture.md`` ("Query parser").
 """
 
 from __future__ import annotations
