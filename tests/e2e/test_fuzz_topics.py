@@ -1,7 +1,8 @@
 """Fuzzing every consumed topic: random record values and keys, tombstones, missing and random
 headers on ``articles`` (the matcher), ``matches`` and a retry topic (the notifier), interleaved
 with valid records; garbage on ``rules``, ``deliveries.subscribers`` and ``matches.claims`` before
-the services start, with a valid API subscription after it on ``rules`` (matched and delivered). Both services run as real processes on the real broker and must stay up,
+the services start, with a valid API subscription after it on ``rules`` (matched and delivered); and garbage on
+``rules`` while both run, then another subscription that later articles must reach. Both services run as real processes on the real broker and must stay up,
 dead-letter each bad record (``articles.rejected``, ``matches.rejected``) and deliver every alert
 of the valid records around them. Prints the cases and outcomes (docs/reliability.md).
 """
@@ -11,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import json
 import random
+import time
 
 import pytest
 
@@ -28,6 +30,7 @@ pytestmark = [pytest.mark.kafka]
 
 BAD_PER_TOPIC = 40
 API_SUB = "api-fuzz"
+LATE_SUB = "api-fuzz-late"
 
 
 def garbage(rng: random.Random, n: int) -> list[tuple[bytes | None, bytes | None, list]]:
@@ -62,6 +65,38 @@ async def publish_interleaved(settings: Settings, topic: str, bad: list, good: l
         await publisher.stop()
 
 
+def late_subscription_after_garbage(settings: Settings, receiver, rng: random.Random) -> set[str]:
+    """While matcher and notifier run: garbage on ``rules``, then another subscription; articles
+    published after it (one a second, until one reaches it) must reach it. Returns every alert
+    id those articles may give."""
+    late = SubscriptionRecord(id=LATE_SUB, status="active", rules=(Rule(id="r1", query="Paris"),),
+                              subscriber=FeedSubscriber(id=LATE_SUB, url=receiver.url(LATE_SUB), secret=SECRETS["s3"]))
+    keys = [b"ruleset", subscription_key(LATE_SUB), subscription_key(API_SUB)]
+    asyncio.run(publish_interleaved(settings, settings.topic("rules"), [(rng.choice(keys), v, h) for _, v, h in garbage(rng, 16)], []))
+    asyncio.run(publish_interleaved(settings, settings.topic("rules"), [], [(subscription_key(LATE_SUB), late.to_json())]))
+    allowed, reached = set(), set()
+    for n in range(60):
+        aid = f"late-{n}"
+        article = {"id": aid, "title": f"Paris bulletin late {n}", "body": "Filed in Paris.", "url": f"https://news.example/{aid}"}
+        asyncio.run(publish_interleaved(settings, settings.topic("articles"), [], [(aid.encode(), json.dumps(article).encode())]))
+        allowed |= {webhook_id(aid, RULE_ID, s) for s in ("s1", "s2")} | {webhook_id(aid, inline_rule_id(API_SUB, "r1"), API_SUB)}
+        allowed |= (mine := {webhook_id(aid, inline_rule_id(LATE_SUB, "r1"), LATE_SUB)})
+        reached |= mine
+        if _any_delivered(receiver, reached, timeout=1):
+            break
+    assert _any_delivered(receiver, reached, timeout=30), "the subscription written after garbage on rules never got an alert"
+    return allowed
+
+
+def _any_delivered(receiver, ids: set[str], timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while not set(receiver.webhook_ids()) & ids:
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.1)
+    return True
+
+
 @pytest.mark.timeout(300)
 def test_bad_records_are_dead_lettered_and_the_stream_goes_on(pipeline, receiver, tmp_path):
     subscribers = ["s1", "s2"]
@@ -92,6 +127,8 @@ def test_bad_records_are_dead_lettered_and_the_stream_goes_on(pipeline, receiver
     missing = receiver.wait_for_ids(expected, timeout=120)
     assert not missing, f"{len(missing)} of {len(expected)} alerts of valid articles never arrived"
     assert matcher.alive() and notifier.alive(), "a service died on bad input"
+    delivered_first = len(expected)
+    expected |= late_subscription_after_garbage(settings, receiver, rng)
     bootstrap = settings.kafka_bootstrap
     article_dead = asyncio.run(read_topic(bootstrap, settings.topic("articles.rejected"), expected=BAD_PER_TOPIC, timeout=60))
     match_dead = asyncio.run(read_topic(bootstrap, settings.topic("matches.rejected"), expected=2 * BAD_PER_TOPIC, timeout=60))
@@ -104,4 +141,5 @@ def test_bad_records_are_dead_lettered_and_the_stream_goes_on(pipeline, receiver
     print(f"\ntopic fuzz: 16 bad records each on rules, deliveries.subscribers and matches.claims before start, then a valid "
           f"API subscription; {BAD_PER_TOPIC} bad records each on articles, matches and deliveries.retry.1s among "
           f"{len(good_articles)} valid articles; {len(article_dead)} + {len(match_dead)} dead letters, "
-          f"all {len(expected)} expected alerts delivered, services alive")
+          f"all {delivered_first} expected alerts delivered; 16 more on rules while running, then a subscription "
+          f"that later articles reached; services alive")
