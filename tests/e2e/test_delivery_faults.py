@@ -23,7 +23,7 @@ from newsalert.config import Settings
 from newsalert.schemas import RejectedRecord, SubscriberState
 from newsalert.adapters.delivery_history import attempts_of, dead_of, read_keyed
 from tests.integration.test_notifier import make_alert
-from tests.integration.test_notifier_delivery import Answer, ScriptedReceiver, secret_of
+from tests.support.receiver import Answer, ScriptedReceiver, secret_of
 
 pytestmark = [pytest.mark.kafka, pytest.mark.timeout(240)]
 

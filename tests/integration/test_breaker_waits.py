@@ -21,7 +21,8 @@ from newsalert.adapters.delivery_history import attempts_of, dead_of
 from newsalert.adapters.topics import ensure_topics
 from newsalert.config import Settings
 from tests.integration.test_notifier import make_alert, publish, running_notifier
-from tests.integration.test_notifier_delivery import Hit, ScriptedReceiver, endpoints, wait_until
+from tests.support.receiver import Hit, ScriptedReceiver, endpoints
+from tests.support.waiting import wait_until
 
 pytestmark = [pytest.mark.kafka, pytest.mark.timeout(240)]
 

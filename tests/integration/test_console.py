@@ -30,11 +30,11 @@ from newsalert.schemas.rules_feed import ruleset_key
 from newsalert.services.api.console.session import COOKIE
 from tests.integration.test_api import TOKEN, LoopThread, api_settings, start_api
 from tests.integration.topic_reader import read_topic
+from tests.support import OTHER_SECRET as SECRET
 
 pytestmark = [pytest.mark.kafka, pytest.mark.timeout(240)]
 
 REPO = Path(__file__).resolve().parents[2]
-SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"  # test-only key
 XSS_TITLE = "&lt;img src=x onerror=alert(1)&gt; North Korea missile launch"  # decoded by cleaning: markup text
 RULES = f"""
 lists:

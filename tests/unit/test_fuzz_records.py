@@ -38,10 +38,10 @@ from newsalert.services.notifier.feed import SubscriberDirectory
 from newsalert.services.notifier.intake import Unusable, decode_alert, decode_retry
 from newsalert.services.notifier.states import SubscriberStates
 from tests.unit.plain_rules import Rule as PlainRule
+from tests.support import SECRET
 
 CASES = 300
 _fuzz = settings(max_examples=CASES, deadline=None, suppress_health_check=[HealthCheck.too_slow], database=None)
-SECRET = "whsec_jqKa/frLjjr7/1qzAZgH8OHtWoFZf3Kc"
 NOW = datetime(2024, 5, 1, 12, 0, tzinfo=timezone.utc)
 
 ARTICLE = Article(id="a-1", title="Missiles over Paris", body="<p>Filed in Paris.</p>", url="https://news.example/1",

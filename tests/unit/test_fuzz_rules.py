@@ -23,10 +23,10 @@ from newsalert.cli import main
 from newsalert.domain.query.parser import parse_query
 from newsalert.domain.rulefile import load_rule_text
 from newsalert.errors import QuerySyntaxError, RuleFileError
+from tests.support import SECRET
 
 CASES = 400
 FILE = "fuzz.yaml"
-SECRET = "whsec_jqKa/frLjjr7/1qzAZgH8OHtWoFZf3Kc"
 TOKENS = ["AND", "OR", "NOT", "NEAR/3", "NEAR/x", "(", ")", '"', "*", "?", "title:", "body:", "lang:en", "@list",
           "missile*", "Paris", "-", "+", ":", "~", "\\", "\x00", "é", "日本", " ", "\n", "\t"]
 _fuzz = settings(max_examples=CASES, deadline=None, suppress_health_check=[HealthCheck.too_slow], database=None)

@@ -17,8 +17,8 @@ from newsalert.domain.delivery.endpoints import Endpoint
 from newsalert.services.notifier.sender import attempt_record
 from newsalert.services.notifier.consumer import Notifier
 from newsalert.services.notifier.lanes import Work
+from tests.support import SECRET
 
-SECRET = "whsec_jqKa/frLjjr7/1qzAZgH8OHtWoFZf3Kc"  # test only
 DESK = Endpoint("desk", "https://hooks.example.org/desk", (SecretStr(SECRET),))
 TP = ("matches", 0)
 

@@ -20,8 +20,7 @@ from newsalert.services.notifier.batching import BATCH_BYTES_MAX, take_batch
 from newsalert.services.notifier.offsets import OffsetTracker
 from newsalert.services.notifier.sender import payload_body
 from newsalert.services.notifier.work import Work
-
-SECRET = "whsec_jqKa/frLjjr7/1qzAZgH8OHtWoFZf3Kc"  # test only
+from tests.support import SECRET
 
 
 def alert(n: int) -> Alert:

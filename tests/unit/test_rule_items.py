@@ -10,8 +10,8 @@ from hypothesis import strategies as st
 from newsalert.domain.rule_items import RuleFileReader, split_items
 from newsalert.domain.rulefile import load_rule_text
 from newsalert.errors import RuleFileError
+from tests.support import OTHER_SECRET as SECRET
 
-SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 HEAD = f"""\
 # rules for the tests
 subscribers:

@@ -18,9 +18,8 @@ from newsalert.domain.rulefile import (
 )
 from newsalert.errors import InputError, QuerySyntaxError
 from newsalert.schemas.rules import Rule
+from tests.support import OTHER_SECRET, SECRET
 
-SECRET = "whsec_jqKa/frLjjr7/1qzAZgH8OHtWoFZf3Kc"  # 24-byte key, test only
-SECRET2 = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 ENV = {"ASIA_SECRET": SECRET}
 
 VALID = """\
@@ -78,13 +77,13 @@ def test_subscribers_by_id_with_secrets_from_env_and_rotation():
     rs = load(VALID)
     assert list(rs.subscribers) == ["asia-desk", "europe-desk"]
     assert rs.subscribers["asia-desk"].secret_values() == (SECRET,)
-    assert rs.subscribers["europe-desk"].secret_values() == (SECRET, SECRET2)
+    assert rs.subscribers["europe-desk"].secret_values() == (SECRET, OTHER_SECRET)
     assert len(rs.subscribers["europe-desk"].secret_keys()[0]) == 24
 
 
 def test_secrets_never_in_repr():
     rs = load(VALID)
-    assert SECRET not in repr(rs) and SECRET2 not in repr(rs)
+    assert SECRET not in repr(rs) and OTHER_SECRET not in repr(rs)
     assert SECRET not in rs.subscribers["asia-desk"].model_dump_json()
 
 
@@ -93,7 +92,7 @@ def test_version_is_stable_and_follows_content():
     assert a.version == b.version and len(a.version) == 12
     assert load(VALID.replace("missile*", "missiles")).version != a.version
     # a rotated secret is a change too
-    assert load(VALID, env={"ASIA_SECRET": SECRET2}).version != a.version
+    assert load(VALID, env={"ASIA_SECRET": OTHER_SECRET}).version != a.version
     # comments and layout are not content
     assert load(VALID.replace("# from the environment", "")).version == a.version
 
@@ -287,9 +286,9 @@ def test_bad_secret_from_env_is_never_shown():
 
 
 def test_at_most_two_secrets():
-    p = one_problem(f"subscribers:\n  - id: s\n    url: https://x.org\n    secret: [{SECRET}, {SECRET2}, {SECRET}]\nrules: []\n")
+    p = one_problem(f"subscribers:\n  - id: s\n    url: https://x.org\n    secret: [{SECRET}, {OTHER_SECRET}, {SECRET}]\nrules: []\n")
     assert p.line == 4 and "at most 2" in p.message
-    assert SECRET not in p.render() and SECRET2 not in p.render()
+    assert SECRET not in p.render() and OTHER_SECRET not in p.render()
 
 
 def test_secret_is_required():
