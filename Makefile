@@ -21,7 +21,9 @@ demo: venv
 	$(BIN)/newsalert demo
 
 ## All tests; starts the local Kafka broker when none runs (and stops it afterwards).
+## Installs chromium, chromium-driver and openssl with apt when they are missing.
 test: venv
+	bash deploy/install-test-tools.sh
 	$(BIN)/pytest -q -p no:cacheprovider
 
 ## Only the pure unit tests (no broker).
